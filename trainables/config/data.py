@@ -1,0 +1,36 @@
+"""``data.*``: which images a trial pre-trains on and evaluates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The dataset of a trial.
+
+    Attributes:
+        name: registry key in ``trainables.data.DATASETS`` (``rotsweep list datasets``).
+        root: the dataset's folder on disk; ``None`` for generated or package-shipped data.
+        image_size: side of the square images the model sees, pixels (seed 000: 224).
+        n_train: images used for pre-training; ``None`` uses every training item.
+        n_eval: images whose saliency is measured at every angle (seed 000: 75), chosen
+            deterministically from the evaluation split.
+        split_seed: seed of the train/eval split by image id and of the evaluation choice.
+        eval_fraction: share of the items held out for evaluation.
+        skip_bad: skip unreadable or inconsistent items and report their count instead of failing.
+        params: adapter-specific options, validated by the adapter (e.g. ``synthetic``'s ``kind``).
+    """
+
+    name: str = "synthetic"
+    root: str | None = None
+    image_size: int = field(default=64, metadata={"ge": 16, "le": 1024})
+    n_train: int | None = field(default=256, metadata={"ge": 1})
+    n_eval: int = field(default=16, metadata={"ge": 1})
+    split_seed: int = 0
+    eval_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})
+    skip_bad: bool = False
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

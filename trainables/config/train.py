@@ -1,0 +1,44 @@
+"""``train.*``: the optimisation loop of pre-training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser, schedule and device of pre-training.
+
+    Defaults follow seed 000 (SGD, lr 0.01, momentum 0.9, weight decay 1e-4, batch 16).
+
+    Attributes:
+        epochs: passes over the pre-training set (seed 000: 100; seed 003: 100).
+        batch_size: images per step, before any rotation copies (seed 003: 128).
+        optimizer: ``sgd`` (momentum, weight decay), ``adam`` or ``rmsprop`` (seed 002).
+        lr: base learning rate.
+        momentum: SGD/RMSprop momentum.
+        weight_decay: L2 penalty.
+        schedule: ``none``, ``cosine`` (to 0 over ``epochs``) or ``step`` (× ``gamma`` at each of
+            ``milestones``; seed 003: ÷5 at 30/60/80).
+        milestones: epochs at which the ``step`` schedule multiplies the rate by ``gamma``.
+        gamma: the ``step`` factor.
+        device: ``auto`` (CUDA when the trial was given a GPU), ``cpu`` or ``cuda``.
+        amp: bf16 autocast on CUDA (ignored on CPU).
+        channels_last: channels-last memory format on CUDA (ignored on CPU).
+        num_threads: torch CPU threads per trial (0 = torch's default).
+    """
+
+    epochs: int = field(default=3, metadata={"ge": 1})
+    batch_size: int = field(default=16, metadata={"ge": 1})
+    optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"
+    lr: float = field(default=0.01, metadata={"gt": 0.0})
+    momentum: float = field(default=0.9, metadata={"ge": 0.0, "lt": 1.0})
+    weight_decay: float = field(default=1e-4, metadata={"ge": 0.0})
+    schedule: Literal["none", "cosine", "step"] = "cosine"
+    milestones: tuple[int, ...] = field(default=(), metadata={"ge": 1})
+    gamma: float = field(default=0.2, metadata={"gt": 0.0, "le": 1.0})
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    num_threads: int = field(default=0, metadata={"ge": 0})

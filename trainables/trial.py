@@ -1,0 +1,183 @@
+"""One trial, start to end, as a plain function: pre-train → evaluate → write the tables.
+
+No Ray and no MLflow here: the caller passes a ``report`` callback (tests pass ``list.append``,
+the Tune trainable passes ``tune.report``) and a place to keep resumable state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from analysis.tables import write_part
+from trainables import checkpoints
+from trainables.config import TrialConfig, flatten, to_dict
+from trainables.data import collate, load_split
+from trainables.data.base import Subset
+from trainables.evaluate import evaluate_saliency
+from trainables.figures import saliency_grid_png
+from trainables.models import build_backbone
+from trainables.pretext import Pretext, build_pretext
+from trainables.storage import join, write_bytes
+from trainables.train import EpochMetrics, TrainState, pretrain, resolve_device
+
+Report = Callable[[dict[str, Any]], None]
+SaveState = Callable[[TrainState, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a trial belongs and writes.
+
+    Attributes:
+        trial_id: unique in the study; the key of the trial's table parts.
+        results_root: the study's results folder or URI (tables go under it).
+        cache_root: content-addressed checkpoints (shared across studies).
+        artifacts_root: where the trial's artifacts (PNG, config) go, one folder per trial.
+        mlflow_run_id: the trial's MLflow run, written into the ``saliency`` rows.
+    """
+
+    trial_id: str
+    results_root: str
+    cache_root: str
+    artifacts_root: str
+    mlflow_run_id: str | None = None
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global RNG (weight init) and return the trial's own generator."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def epoch_batches(data: Subset, cfg: TrialConfig) -> Callable[[int], Iterator[torch.Tensor]]:
+    """``epoch -> image batches``, shuffled by a generator seeded with (seed, epoch), so a
+    resumed run sees the same batches as an uninterrupted one."""
+
+    def batches(epoch: int) -> Iterator[torch.Tensor]:
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        loader = torch.utils.data.DataLoader(
+            data, batch_size=cfg.train.batch_size, shuffle=True, generator=g,
+            drop_last=len(data) > cfg.train.batch_size, collate_fn=collate)
+        for batch in loader:
+            yield batch["image"]
+
+    return batches
+
+
+def _meta(cfg: TrialConfig, ctx: TrialContext) -> dict[str, Any]:
+    return {"study": cfg.study, "dataset": cfg.data.name, "trial_id": ctx.trial_id,
+            "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
+            "train_angles": list(cfg.pretext.angles), "seed": cfg.seed}
+
+
+def build_task(cfg: TrialConfig, device: torch.device) -> Pretext:
+    """The pretext task around a freshly built backbone, on ``device``."""
+    return build_pretext(build_backbone(cfg.model), cfg.pretext).to(device)
+
+
+def pretrain_stage(cfg: TrialConfig, ctx: TrialContext, device: torch.device,
+                   g: torch.Generator, report: Report, resume: TrainState | None,
+                   save_state: SaveState | None) -> tuple[Pretext, list[dict[str, Any]]]:
+    """Pre-train, or reuse the content-addressed checkpoint of an identical pre-training."""
+    task = build_task(cfg, device)
+    cached = checkpoints.load_pretrained(ctx.cache_root, cfg)
+    if cached is not None:
+        task.load_state_dict(cached["state_dict"])
+        history = cached["history"]
+        for row in history:
+            report({**row, "reused_checkpoint": True})
+        return task, history
+
+    def on_epoch(m: EpochMetrics, snapshot: Callable[[], TrainState]) -> None:
+        metrics = {**m.as_dict(), "reused_checkpoint": False}
+        if save_state is not None:
+            save_state(snapshot(), metrics)
+        else:
+            report(metrics)
+
+    train = load_split(cfg.data, "train")
+    history = [m.as_dict() for m in
+               pretrain(task, epoch_batches(train, cfg), cfg.train, device, g, on_epoch, resume)]
+    checkpoints.save_pretrained(ctx.cache_root, cfg, task.state_dict(), history)
+    return task, history
+
+
+def run_trial(cfg: TrialConfig, ctx: TrialContext, report: Report,
+              resume: TrainState | None = None, save_state: SaveState | None = None
+              ) -> dict[str, Any]:
+    """Run one trial: pre-train (or reuse), evaluate saliency per angle, write the tables.
+
+    Args:
+        cfg: the validated trial config.
+        ctx: ids and storage locations.
+        report: receives one dict per epoch (``epoch, loss, pretext_accuracy, lr``) and a final
+            summary (``done: True`` and the mean metrics).
+        resume: pre-training state to continue from.
+        save_state: when given, called every epoch with a state snapshot and the epoch's
+            metrics *instead of* ``report`` (the Tune wrapper reports both together).
+
+    Returns:
+        The final summary metrics.
+    """
+    start = time.perf_counter()
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    g = seed_everything(cfg.seed)
+    device = resolve_device(cfg.train)
+    task, history = pretrain_stage(cfg, ctx, device, g, report, resume, save_state)
+    meta = _meta(cfg, ctx)
+    write_part(ctx.results_root, "pretext",
+               [{**meta_pick(meta, "pretext"), **row} for row in history], key=ctx.trial_id)
+
+    evalset = load_split(cfg.data, "eval")
+    batch = collate([evalset[i] for i in range(len(evalset))])
+    images = batch["image"].to(device)
+    rows, maps = evaluate_saliency(task, images, batch["mask"], batch["image_id"], cfg)
+    common = {**meta, "init": cfg.model.init, "method": cfg.saliency.method,
+              "target": cfg.saliency.target, "threshold_rule": cfg.saliency.threshold_rule,
+              "mlflow_run_id": ctx.mlflow_run_id}
+    write_part(ctx.results_root, "saliency", [{**common, **r} for r in rows], key=ctx.trial_id)
+
+    art = join(ctx.artifacts_root, ctx.trial_id)
+    write_bytes(join(art, "saliency_examples.png"),
+                saliency_grid_png(batch["image"], batch["mask"], maps, cfg.saliency.eval_angles))
+    write_bytes(join(art, "trial_config.json"),
+                json.dumps(to_dict(cfg), indent=2, sort_keys=True).encode())
+    summary = summarize(rows, history)
+    summary.update(done=True, wall_s=time.perf_counter() - start)
+    report(summary)
+    return summary
+
+
+def meta_pick(meta: dict[str, Any], table: str) -> dict[str, Any]:
+    """The columns of ``meta`` that ``table`` has."""
+    from analysis.schema import columns
+
+    keep = set(columns(table))
+    return {k: v for k, v in meta.items() if k in keep}
+
+
+def summarize(rows: list[dict[str, Any]], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Trial-level metrics for Tune and MLflow: means over images and angles, last epoch's loss."""
+    out: dict[str, Any] = {}
+    for name in ("dice", "soft_dice", "auc", "mass_in_mask", "iou"):
+        vals = torch.tensor([r[name] for r in rows], dtype=torch.float64)
+        out[f"{name}_mean"] = float(torch.nanmean(vals)) if len(vals) else float("nan")
+    if history:
+        out["final_loss"] = float(history[-1]["loss"])
+        acc = history[-1].get("pretext_accuracy")
+        if acc is not None:
+            out["final_pretext_accuracy"] = float(acc)
+    return out
+
+
+def trial_params(cfg: TrialConfig) -> dict[str, Any]:
+    """Flattened config for MLflow params (dotted keys, lists as strings)."""
+    return {k: (json.dumps(list(v)) if isinstance(v, tuple) else v)
+            for k, v in flatten(cfg).items()}
