@@ -17,7 +17,7 @@ class ProgressCallback(tune.Callback):
     def __init__(self, n_trials: int, metric: str, stream: Any = None) -> None:
         self.n_trials = n_trials
         self.metric = metric
-        self.stream = stream or sys.stdout
+        self.stream = stream  # None: sys.stdout at print time (Tune pickles callbacks)
         self.start = time.perf_counter()
         self.done: set[str] = set()
         self.failed: set[str] = set()
@@ -28,7 +28,7 @@ class ProgressCallback(tune.Callback):
         t = time.perf_counter() - self.start
         counts = (f"{len(self.done)} done, {len(self.running)} running, "
                   f"{len(self.failed)} failed of {self.n_trials}")
-        print(f"[{t:7.1f}s] {counts} | {text}", file=self.stream, flush=True)
+        print(f"[{t:7.1f}s] {counts} | {text}", file=self.stream or sys.stdout, flush=True)
 
     @staticmethod
     def _label(trial: Any) -> str:

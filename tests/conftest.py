@@ -59,7 +59,7 @@ def tiny_trial(**sections: Any) -> dict[str, Any]:
     return base
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny() -> Any:
     """The :func:`tiny_trial` builder."""
     return tiny_trial

@@ -92,20 +92,20 @@ def fov_mask(size: int, kind: FieldOfView = "disk", device: torch.device | str =
              ) -> torch.Tensor:
     """The common field of view of a ``size`` × ``size`` image as a boolean ``(H, W)`` mask.
 
-    ``disk``: pixels whose centre lies inside the inscribed circle (invariant under every
-    rotation, up to interpolation at the rim). ``square``: the axis-aligned square inscribed in
-    that circle (side ``size / √2``). ``none``: every pixel.
+    ``disk``: pixels whose centre lies inside the inscribed circle, shrunk by one pixel so that
+    bilinear rotation never reaches outside the frame for a kept pixel (invariant under every
+    rotation, up to the rim). ``square``: the axis-aligned square inscribed in that circle
+    (side ≈ ``size / √2``). ``none``: every pixel.
     """
     if kind == "none":
         return torch.ones(size, size, dtype=torch.bool, device=device)
     r = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
     yy, xx = torch.meshgrid(r, r, indexing="ij")
+    radius = size / 2 - 1
     if kind == "disk":
-        # strictly inside a radius shrunk by one pixel, so bilinear rotation never reaches
-        # outside the frame for pixels that are kept
-        return (xx**2 + yy**2) <= (size / 2 - 1) ** 2
+        return (xx**2 + yy**2) <= radius**2
     if kind == "square":
-        half = size / (2 * math.sqrt(2))
+        half = radius / math.sqrt(2)
         return (xx.abs() <= half) & (yy.abs() <= half)
     raise ValueError(f"unknown field of view {kind!r}; expected 'disk', 'square' or 'none'")
 

@@ -1,0 +1,81 @@
+"""The command line: validate, list, run (in-process on the shared Ray), report, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from study.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "conf" / "studies" / "smoke.yaml"
+
+
+def test_validate_prints_trials_and_axes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(SMOKE)]) == 0
+    out = capsys.readouterr().out
+    assert "study 'smoke' is valid: 3 trials" in out
+    assert "axis pretext.angles: 3 values: [[0], [45], [90]]" in out
+
+
+def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(SMOKE), "--set", "pretext.angles=[0, 90]",
+                 "--set", "seed=3"]) == 0
+
+
+def test_validate_reports_every_problem_and_exits_2(capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    code = main(["validate", str(SMOKE), "--set", "train.epoch=3", "--set", "data.name=cifar",
+                 "--set", "saliency.eval_angles=[0, 360]", "--set", "model.backbone=vgg99",
+                 "--set", "train.lr=fast", "--set", "pretext.name=jigsaw9"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 6
+    expected = ["train: unknown key 'epoch' (did you mean 'epochs'?)",
+                "data.name: unknown name 'cifar'", "saliency.eval_angles[1]: 360 is out of range",
+                "model.backbone: unknown name 'vgg99'", "train.lr: expected a number",
+                "pretext.name: unknown name 'jigsaw9'"]
+    for text in expected:
+        assert any(text in line for line in err), text
+    assert all(line.startswith(f"error: {SMOKE}") for line in err)
+
+
+@pytest.mark.parametrize("what", ["backbones", "pretexts", "datasets", "saliency"])
+def test_list_prints_registered_names(what: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", what]) == 0
+    names = capsys.readouterr().out.split()
+    assert names == sorted(names) and len(names) >= 1
+    expected = {"backbones": "small_cnn", "pretexts": "moco_rotation",
+                "datasets": "synthetic", "saliency": "smoothgrad"}[what]
+    assert expected in names
+
+
+def test_console_script_is_installed() -> None:
+    exe = Path(sys.executable).parent / "rotsweep"
+    out = subprocess.run([str(exe), "list", "pretexts"], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert "moco_rotation" in out.stdout.split()
+
+
+@pytest.mark.ray
+def test_run_then_report_then_status(tmp_path: Path, ray_local: Any, tiny: Any,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    raw = {**tiny(), "name": "cli"}
+    raw.pop("study")
+    study_file = tmp_path / "cli.yaml"
+    study_file.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    assert main(["run", str(study_file), "--out", str(out), "--set", "seed=5"]) == 0
+    printed = capsys.readouterr().out
+    assert "1/1 trials finished, 0 failed" in printed
+    assert "wall time:" in printed
+    assert (out / "mlflow.db").exists()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "per_angle.png").stat().st_size > 0
+    assert main(["status", str(out)]) == 0
+    assert "finished 1, failed 0" in capsys.readouterr().out

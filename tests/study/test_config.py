@@ -1,0 +1,103 @@
+"""Study files: layering (defaults, file, --smoke, --set), axes, and errors before Ray starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from study.config import SMOKE, load_study, parse_sets
+from trainables.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+STUDIES = sorted((REPO / "conf" / "studies").glob("*.yaml"))
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_every_shipped_study_validates_with_and_without_smoke(path: Path) -> None:
+    for smoke in (False, True):
+        study = load_study(path, smoke=smoke)
+        assert study.n_trials() >= 1
+        for point in study.grid():
+            study.trial(point)  # every grid point is a valid trial
+
+
+def test_smoke_study_has_three_train_angles() -> None:
+    study = load_study(REPO / "conf" / "studies" / "smoke.yaml")
+    assert study.n_trials() == 3
+    angles = [study.trial(p).pretext.angles for p in study.grid()]
+    assert angles == [(0,), (45,), (90,)]
+    assert study.base.study == "smoke"
+    assert len(study.base.saliency.eval_angles) == 24  # 0..345 every 15 degrees
+    assert study.base.data.n_eval >= 16
+
+
+def test_layers_defaults_then_file_then_smoke_then_set(tmp_path: Path) -> None:
+    path = write(tmp_path, {"name": "x", "train": {"epochs": 7}, "smoke": {"train.epochs": 2}})
+    assert load_study(path).base.train.epochs == 7
+    assert load_study(path).base.data.name == "synthetic"  # from conf/defaults.yaml
+    assert load_study(path, smoke=True).base.train.epochs == 2  # the study's own smoke wins
+    assert load_study(path, ["train.epochs=5"], smoke=True).base.train.epochs == 5
+    shrunk = load_study(path, smoke=True).base
+    assert shrunk.data.image_size == SMOKE["data.image_size"]
+    assert len(shrunk.saliency.eval_angles) == len(SMOKE["saliency.eval_angles"])
+
+
+def test_set_values_are_yaml() -> None:
+    assert parse_sets(["a.b=3", "c=[0, 90]", "d=true", "e=null", "f=text"]) == {
+        "a.b": 3, "c": [0, 90], "d": True, "e": None, "f": "text"}
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_sets(["train.epochs"])
+
+
+def test_axes_of_whole_sections_merge(tmp_path: Path) -> None:
+    path = write(tmp_path, {"name": "x", "axes": {
+        "data": [{"params": {"kind": "rectangles"}}, {"params": {"kind": "discs"}}],
+        "seed": [0, 1]}})
+    study = load_study(path)
+    assert study.n_trials() == 4
+    kinds = sorted({study.trial(p).data.params["kind"] for p in study.grid()})
+    assert kinds == ["discs", "rectangles"]
+    assert all(study.trial(p).data.image_size == 64 for p in study.grid())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "x", "axes": {"pretext.angles": [[0], [400]]}},
+         "axes.pretext.angles[1]: pretext.angles[0]: 400 is out of range"),
+        ({"name": "x", "axes": {"model.backbone": ["small_cnn", "resnet9000"]}},
+         "axes.model.backbone[1]: model.backbone: unknown name 'resnet9000'"),
+        ({"name": "x", "axes": {"seed": []}}, "axes.seed: expected a non-empty list"),
+        ({"name": "x", "resources": {"gpus": 1}},
+         "resources: unknown key 'gpus' (did you mean 'gpu'?)"),
+        ({"name": "x", "search": {"params": {"train.lr": {"kind": "loguniform", "low": 0}}}},
+         "search.params.train.lr"),
+        ({"axes": {}}, "name: required key is missing"),
+    ],
+)
+def test_study_errors_name_the_file_and_key(tmp_path: Path, data: dict, message: str) -> None:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert all(p.startswith(str(path)) for p in err.value.problems)
+    assert any(message in p for p in err.value.problems), err.value.problems
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such study file"):
+        load_study(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_study(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level"):
+        load_study(bad)
