@@ -52,11 +52,12 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 
 def build_optimizer(params: Iterator[nn.Parameter] | list[nn.Parameter], cfg: TrainConfig
                     ) -> torch.optim.Optimizer:
-    """SGD (momentum, weight decay), Adam or RMSprop (seed 002) as ``cfg`` says."""
+    """SGD (momentum, weight decay, optional Nesterov; seeds 000 and 003), Adam or RMSprop
+    (seed 002) as ``cfg`` says; frozen parameters (MoCo's key encoder) are left out."""
     params = [p for p in params if p.requires_grad]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
@@ -128,31 +129,9 @@ def pretrain(
     if channels_last:
         pretext.to(memory_format=torch.channels_last)
     for epoch in range(start + 1, cfg.epochs + 1):
-        pretext.train()
-        total, correct, count, lr = 0.0, 0.0, 0, opt.param_groups[0]["lr"]
-        for step, images in enumerate(batches(epoch)):
-            x = images.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device, cfg.amp):
-                out = pretext.step(x, g)
-            if not math.isfinite(out.loss.item()):
-                raise NonFiniteLossError(
-                    f"pre-training loss is {out.loss.item()} at epoch {epoch}, step {step}; "
-                    f"try a lower train.lr (now {cfg.lr})"
-                )
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            opt.step()
-            pretext.after_optimizer_step()
-            n = x.shape[0]
-            total += out.loss.item() * n
-            correct += (out.accuracy or 0.0) * n
-            count += n
-            has_acc = out.accuracy is not None
+        metrics = train_epoch(pretext, batches(epoch), opt, cfg, device, g, epoch,
+                              channels_last)
         sched.step()
-        metrics = EpochMetrics(epoch, total / max(count, 1),
-                               correct / max(count, 1) if count and has_acc else None, lr)
         history.append(metrics)
 
         def snapshot(epoch: int = epoch) -> TrainState:
@@ -162,3 +141,43 @@ def pretrain(
 
         on_epoch(metrics, snapshot)
     return history
+
+
+def train_epoch(pretext: Pretext, batches: Iterator[torch.Tensor], opt: torch.optim.Optimizer,
+                cfg: TrainConfig, device: torch.device, g: torch.Generator, epoch: int,
+                channels_last: bool = False) -> EpochMetrics:
+    """One pass: step, check the loss is finite, optimise, run the task's post-step hook.
+
+    The epoch's loss and accuracy are means over images (batches weighted by their size); the
+    learning rate is the one the epoch ran with.
+
+    Raises:
+        NonFiniteLossError: the loss was NaN or infinite (the epoch and step are named).
+    """
+    pretext.train()
+    lr = opt.param_groups[0]["lr"]
+    total, correct, count, with_acc = 0.0, 0.0, 0, 0
+    for step, images in enumerate(batches):
+        x = images.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, cfg.amp):
+            out = pretext.step(x, g)
+        loss = out.loss.item()
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"pre-training loss is {loss} at epoch {epoch}, step {step}; "
+                f"try a lower train.lr (now {cfg.lr})"
+            )
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        pretext.after_optimizer_step()
+        n = x.shape[0]
+        total += loss * n
+        count += n
+        if out.accuracy is not None:
+            correct += out.accuracy * n
+            with_acc += n
+    return EpochMetrics(epoch, total / max(count, 1),
+                        correct / with_acc if with_acc else None, lr)

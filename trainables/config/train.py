@@ -17,7 +17,9 @@ class TrainConfig:
         batch_size: images per step, before any rotation copies (seed 003: 128).
         optimizer: ``sgd`` (momentum, weight decay), ``adam`` or ``rmsprop`` (seed 002).
         lr: base learning rate.
-        momentum: SGD/RMSprop momentum.
+        momentum: SGD/RMSprop momentum (seeds 000, 003: 0.9; seed 002's RMSprop: 0.5).
+        nesterov: Nesterov momentum for SGD (the RotNet reference configs use it; seed 003's
+            text does not say).
         weight_decay: L2 penalty.
         schedule: ``none``, ``cosine`` (to 0 over ``epochs``) or ``step`` (× ``gamma`` at each of
             ``milestones``; seed 003: ÷5 at 30/60/80).
@@ -34,6 +36,7 @@ class TrainConfig:
     optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"
     lr: float = field(default=0.01, metadata={"gt": 0.0})
     momentum: float = field(default=0.9, metadata={"ge": 0.0, "lt": 1.0})
+    nesterov: bool = False
     weight_decay: float = field(default=1e-4, metadata={"ge": 0.0})
     schedule: Literal["none", "cosine", "step"] = "cosine"
     milestones: tuple[int, ...] = field(default=(), metadata={"ge": 1})
@@ -42,3 +45,10 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     num_threads: int = field(default=0, metadata={"ge": 0})
+
+    def __post_init__(self) -> None:
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("train.nesterov: needs train.optimizer 'sgd' and momentum > 0")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"train.milestones: expected increasing epochs, got "
+                             f"{list(self.milestones)}")

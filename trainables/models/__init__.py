@@ -1,29 +1,106 @@
 """Backbones: the registry and how a trial's model is built and initialised.
 
-Adding a backbone = one ``build_x(params) -> Backbone`` function + one line in :data:`BACKBONES`.
+Adding a backbone = one ``build_x(params, image_size) -> Backbone`` function, one line in
+:data:`BACKBONES` and one in :data:`BACKBONE_PARAMS` (its ``model.params`` dataclass).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from trainables.config import ModelConfig
-from trainables.models.base import Backbone
-from trainables.models.small import build_small_cnn
+from trainables.config.parse import build
+from trainables.models.alexnet_bn import AlexNetBnParams, build_alexnet_bn
+from trainables.models.base import IMAGENET_MEAN, IMAGENET_STD, Backbone
+from trainables.models.init import LoadReport, load_weights
+from trainables.models.nin import NinParams, build_nin
+from trainables.models.six_layer import SixLayerParams, build_six_layer
+from trainables.models.small import SmallCnnParams, build_small_cnn
+from trainables.models.torchvision_nets import (
+    TorchvisionParams,
+    build_convnext_tiny,
+    build_efficientnet_b0,
+    build_mobilenet_v2,
+    build_resnet18,
+    build_resnet50,
+)
+from trainables.models.vit import VitParams, build_vit_b_16
 
-BACKBONES: dict[str, Callable[[Mapping[str, Any]], Backbone]] = {
+log = logging.getLogger(__name__)
+
+BACKBONES: dict[str, Callable[[Mapping[str, Any], int], Backbone]] = {
+    "alexnet_bn": build_alexnet_bn,
+    "convnext_tiny": build_convnext_tiny,
+    "efficientnet_b0": build_efficientnet_b0,
+    "mobilenet_v2": build_mobilenet_v2,
+    "nin": build_nin,
+    "resnet18": build_resnet18,
+    "resnet50": build_resnet50,
+    "six_layer": build_six_layer,
     "small_cnn": build_small_cnn,
+    "vit_b_16": build_vit_b_16,
 }
 
-__all__ = ["BACKBONES", "Backbone", "build_backbone"]
+# each backbone's ``model.params`` dataclass, so a config is checked without building a model
+BACKBONE_PARAMS: dict[str, type] = {
+    "alexnet_bn": AlexNetBnParams,
+    "convnext_tiny": TorchvisionParams,
+    "efficientnet_b0": TorchvisionParams,
+    "mobilenet_v2": TorchvisionParams,
+    "nin": NinParams,
+    "resnet18": TorchvisionParams,
+    "resnet50": TorchvisionParams,
+    "six_layer": SixLayerParams,
+    "small_cnn": SmallCnnParams,
+    "vit_b_16": VitParams,
+}
+
+__all__ = ["BACKBONES", "BACKBONE_PARAMS", "Backbone", "LoadReport", "build_backbone",
+           "check_params", "image_size_problem", "load_weights"]
 
 
-def build_backbone(cfg: ModelConfig) -> Backbone:
-    """The backbone ``cfg.backbone`` with ``cfg.params``, initialised as ``cfg.init`` says.
+def check_params(backbone: str, params: Mapping[str, Any]) -> None:
+    """Validate ``model.params`` for ``backbone`` (nothing to check for unknown names, which
+    the registry check reports).
+
+    Raises:
+        ConfigError: an unknown key, wrong type or out-of-range value, with its dotted path.
+    """
+    if backbone in BACKBONE_PARAMS:
+        build(BACKBONE_PARAMS[backbone], params, "model.params")
+
+
+def image_size_problem(cfg: ModelConfig, image_size: int) -> str | None:
+    """Why ``cfg``'s backbone can not take ``image_size`` px inputs (``None`` when it can):
+    too small for its downsampling, or not a multiple of ViT's patch. Builds on the meta device,
+    so it costs no memory or initialisation (for checking a config before anything runs)."""
+    import torch
+
+    if cfg.backbone not in BACKBONES:
+        return None
+    try:
+        with torch.device("meta"):
+            model = BACKBONES[cfg.backbone](cfg.params, image_size)
+    except ValueError as err:
+        return str(err)
+    if image_size < model.min_size:
+        return (f"model.backbone {cfg.backbone!r} needs data.image_size >= {model.min_size}, "
+                f"got {image_size}")
+    return None
+
+
+def build_backbone(cfg: ModelConfig, image_size: int = 224) -> Backbone:
+    """The backbone ``cfg.backbone`` with ``cfg.params`` for ``image_size`` px inputs,
+    initialised as ``cfg.init`` says (``random``, or a local ``torchvision`` / ``moco_v2``
+    weight file, see :mod:`trainables.models.init`) and normalising its inputs as
+    ``cfg.input_norm`` says.
 
     Raises:
         KeyError: the backbone is not registered; the message lists the registered names.
+        ValueError: ``image_size`` is too small for the architecture, or the weight file is
+            not of the ``init`` kind or does not fit the backbone.
     """
     try:
         builder = BACKBONES[cfg.backbone]
@@ -32,7 +109,14 @@ def build_backbone(cfg: ModelConfig) -> Backbone:
             f"model.backbone: unknown backbone {cfg.backbone!r}; expected one of "
             f"{sorted(BACKBONES)}"
         ) from None
-    model = builder(cfg.params)
+    model = builder(cfg.params, image_size)
+    if image_size < model.min_size:
+        raise ValueError(image_size_problem(cfg, image_size))
     if cfg.init != "random":
-        raise NotImplementedError(f"model.init {cfg.init!r} is not available yet")
+        assert cfg.weights is not None  # ModelConfig checks it
+        report = load_weights(model, cfg.init, cfg.weights, cfg.backbone)
+        log.info("model.weights %s: %d tensors loaded into %s", report.path, report.loaded,
+                 cfg.backbone)
+    if cfg.normalizes_input:
+        model.set_input_norm(IMAGENET_MEAN, IMAGENET_STD)
     return model

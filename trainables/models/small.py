@@ -20,8 +20,9 @@ class SmallCnnParams:
     blocks: int = field(default=4, metadata={"ge": 1, "le": 6})
 
 
-def build_small_cnn(params: Mapping[str, Any]) -> Backbone:
-    """Four conv-BN-ReLU blocks (3×3, stride 2; 16-32-64-64 channels): ~70k parameters."""
+def build_small_cnn(params: Mapping[str, Any], image_size: int = 64) -> Backbone:
+    """``blocks`` conv-BN-ReLU blocks (3×3, stride 2; by default 16-32-64-64 channels, ~70k
+    parameters). ``image_size`` is not needed: the network is fully convolutional."""
     p = build(SmallCnnParams, params, "model.params")
     blocks: OrderedDict = OrderedDict()
     c_in = 3

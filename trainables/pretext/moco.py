@@ -1,4 +1,11 @@
-"""MoCo v2 on (view of x, view of x rotated by θ) pairs: seed 000's pre-training."""
+"""MoCo v2 on (view of x, view of x rotated by θ) pairs: seed 000's pre-training.
+
+Follows He et al. 2020 (MoCo) and Chen et al. 2020 (MoCo v2: MLP head, τ = 0.2), as the
+reference ``moco/builder.py`` runs it: the key encoder starts as a copy of the query encoder
+and follows it by momentum (parameters only; its BatchNorm keeps its own running statistics),
+keys are L2-normalised, the loss is InfoNCE against the positive key and a queue of K earlier
+keys, and the batch's keys then replace the oldest queue entries.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,24 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from trainables.augment import augment
 from trainables.config import PretextConfig
 from trainables.models import Backbone
 from trainables.pretext.base import Pretext, StepResult, mlp_head
 from trainables.pretext.losses import info_nce
-from trainables.rotation import apply_fov, rotate_each
+from trainables.pretext.pairs import rotation_pair, split_forward
 
 
 class MocoRotation(Pretext):
-    """Query encoder, momentum key encoder and a queue of negatives (He et al. 2020; Chen et al.
-    2020, MoCo v2), with positives made by rotation.
+    """Query encoder, momentum key encoder and a queue of negatives, positives made by rotation.
 
     Args:
-        encoder: the backbone (the query encoder); the key encoder is a copy of it.
+        encoder: the backbone (the query encoder, already initialised); the key encoder is a
+            copy of it and the queue starts fresh, so a MoCo checkpoint's own key encoder and
+            queue are never used (``model.init: moco_v2`` loads the query encoder only).
         cfg: ``pretext.*``: ``angles`` (θ of the positive pair, one drawn per image),
             ``queue_size`` K, ``momentum`` m (0.999), ``temperature`` τ (0.2), ``proj_dim``
             (128), ``proj_hidden`` (the backbone's embedding size when ``None``; 2048 for
-            ResNet-50), ``symmetric``, ``augment`` and ``crop``.
+            ResNet-50), ``symmetric``, ``split_bn``, ``augment`` and ``crop``.
     """
 
     def __init__(self, encoder: Backbone, cfg: PretextConfig) -> None:
@@ -35,70 +42,83 @@ class MocoRotation(Pretext):
         self.head_q = mlp_head(encoder.embed_dim, hidden, cfg.proj_dim)
         self.encoder_k = copy.deepcopy(encoder).requires_grad_(False)
         self.head_k = copy.deepcopy(self.head_q).requires_grad_(False)
-        queue = F.normalize(torch.randn(cfg.queue_size, cfg.proj_dim), dim=1)
-        self.register_buffer("queue", queue)  # K x D
+        self.register_buffer("queue", torch.empty(cfg.queue_size, cfg.proj_dim))  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
-        self.register_buffer("angles", torch.tensor(cfg.angles, dtype=torch.float32))
+        self.reset_queue()
 
-    def reset_key_encoder(self) -> None:
-        """Copy the query encoder into the key encoder and start a fresh queue (used when
-        starting from a checkpoint that has no key encoder)."""
-        self.encoder_k.load_state_dict(self.encoder.state_dict())
-        self.head_k.load_state_dict(self.head_q.state_dict())
+    @torch.no_grad()
+    def reset_queue(self) -> None:
+        """Random unit vectors in the queue and the pointer at 0 (MoCo's initial queue)."""
         self.queue.copy_(F.normalize(torch.randn_like(self.queue), dim=1))
         self.queue_ptr.zero_()
 
     @torch.no_grad()
+    def reset_key_encoder(self) -> None:
+        """Copy the query encoder and head into the key side and start a fresh queue (for
+        weights loaded into :attr:`encoder` after construction)."""
+        self.encoder_k.load_state_dict(self.encoder.state_dict())
+        self.head_k.load_state_dict(self.head_q.state_dict())
+        self.reset_queue()
+
+    @torch.no_grad()
     def momentum_update(self) -> None:
-        """θ_k ← m θ_k + (1 − m) θ_q for the encoder and head (buffers are copied)."""
+        """θ_k ← m θ_k + (1 − m) θ_q for the encoder and head parameters."""
         m = self.cfg.momentum
         for online, target in ((self.encoder, self.encoder_k), (self.head_q, self.head_k)):
             for p_q, p_k in zip(online.parameters(), target.parameters(), strict=True):
                 p_k.mul_(m).add_(p_q.detach(), alpha=1 - m)
-            for b_q, b_k in zip(online.buffers(), target.buffers(), strict=True):
-                b_k.copy_(b_q)
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
-        """Write ``keys`` (N x D) at the queue pointer, wrapping around; works for any N ≤ K,
-        also when N does not divide K. With N > K only the last K keys are kept."""
-        keys = keys[-self.queue.shape[0]:]
-        n, size = keys.shape[0], self.queue.shape[0]
+        """Write ``keys`` (N x D) at the queue pointer, wrapping around; works for any N, also
+        when N does not divide K (with N > K only the last K keys are kept)."""
+        size = self.queue.shape[0]
+        keys = keys[-size:]
+        n = keys.shape[0]
         idx = (self.queue_ptr + torch.arange(n, device=keys.device)) % size
         self.queue[idx] = keys.to(self.queue.dtype)
         self.queue_ptr.copy_((self.queue_ptr + n) % size)
 
-    def _views(self, images: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, ...]:
-        n = images.shape[0]
-        pick = torch.randint(len(self.cfg.angles), (n,), generator=g, device=g.device)
-        theta = self.angles.cpu()[pick.cpu()].round().int()
-        view_q = apply_fov(augment(images, self.cfg.augment, g), self.cfg.crop)
-        view_k = augment(images, self.cfg.augment, g)
-        view_k = apply_fov(rotate_each(view_k, theta), self.cfg.crop)
-        return view_q, view_k
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised query projections ``(N, D)`` (BatchNorm per ``split_bn`` group)."""
+        def fn(part: torch.Tensor) -> torch.Tensor:
+            return self.head_q(self.encoder(part))
 
-    def _loss(self, x_q: torch.Tensor, x_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
-                                                                     torch.Tensor]:
-        q = F.normalize(self.head_q(self.encoder(x_q)), dim=1)  # N x D
-        with torch.no_grad():
-            k = F.normalize(self.head_k(self.encoder_k(x_k)), dim=1)  # N x D
-        loss, logits = info_nce(q, k, self.queue.clone().detach(), self.cfg.temperature)
-        return loss, logits, k
+        # float32 from here on: under bf16 autocast the logits would keep ~3 digits
+        return F.normalize(split_forward(fn, x, self.cfg.split_bn).float(), dim=1)
+
+    @torch.no_grad()
+    def key(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Normalised key projections ``(N, D)``; with ``split_bn`` > 1 the batch is shuffled
+        across the groups first (shuffle-BN) and unshuffled after."""
+        def fn(part: torch.Tensor) -> torch.Tensor:
+            return self.head_k(self.encoder_k(part))
+
+        groups = self.cfg.split_bn
+        perm = (torch.randperm(x.shape[0], generator=g, device=g.device) if groups > 1
+                else None)
+        return F.normalize(split_forward(fn, x, groups, perm).float(), dim=1)
 
     def step(self, images: torch.Tensor, g: torch.Generator) -> StepResult:
-        view_q, view_k = self._views(images, g)
-        with torch.no_grad():
-            self.momentum_update()
-        loss, logits, k = self._loss(view_q, view_k)
+        view, rotated, _ = rotation_pair(images, self.cfg.angles, self.cfg.augment,
+                                         self.cfg.crop, g)
+        self.momentum_update()  # as builder.py: at the start of the step, before the keys
+        queue = self.queue.clone().detach()  # K x D: negatives as they were before this batch
+        q = self.query(view)  # N x D
+        k = self.key(rotated, g)  # N x D
+        loss, logits = info_nce(q, k, queue, self.cfg.temperature)  # logits: N x (1 + K)
         keys = [k]
         if self.cfg.symmetric:
-            loss2, _, k2 = self._loss(view_k, view_q)
-            loss = (loss + loss2) / 2
-            keys.append(k2)
+            # the same pair the other way round: rotated view as query, plain view as key
+            k_b = self.key(view, g)
+            loss_b, _ = info_nce(self.query(rotated), k_b, queue, self.cfg.temperature)
+            loss = (loss + loss_b) / 2
+            keys.append(k_b)
         acc = (logits.argmax(dim=1) == 0).float().mean().item()
         for k_ in keys:
             self.enqueue(k_)
         return StepResult(loss=loss, accuracy=acc)
+
 
 def build_moco_rotation(encoder: Backbone, cfg: PretextConfig) -> Pretext:
     """The ``moco_rotation`` entry of ``PRETEXTS``."""
