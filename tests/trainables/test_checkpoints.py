@@ -96,3 +96,20 @@ def test_second_study_with_other_evaluation_reuses_the_pretraining(tiny, tmp_pat
     assert epochs and all(r["reused_checkpoint"] for r in epochs)
     assert epochs[0]["loss"] == next(r for r in first_reports if "epoch" in r)["loss"]
     assert summary["done"]
+
+
+def test_cached_moco_state_leaves_out_the_key_encoder_and_queue() -> None:
+    from trainables.trial import build_task
+
+    cfg = parse_trial({"data": {"image_size": 32}, "model": {"params": {"width": 4}}})
+    task = build_task(cfg, torch.device("cpu"))
+    state = task.evaluation_state()
+    assert not any(k.startswith(("encoder_k.", "head_k.", "queue")) for k in state)
+    assert any(k.startswith("encoder.") for k in state) and any(k.startswith("head_q.")
+                                                                  for k in state)
+    fresh = build_task(cfg, torch.device("cpu"))
+    fresh.load_evaluation_state(state)
+    for key, value in state.items():
+        assert torch.equal(fresh.state_dict()[key], value)
+    with pytest.raises(KeyError, match="missing"):
+        fresh.load_evaluation_state({k: v for k, v in state.items() if "head_q" not in k})

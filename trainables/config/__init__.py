@@ -18,6 +18,7 @@ from trainables.config.hog import HogConfig
 from trainables.config.model import ModelConfig
 from trainables.config.parse import ConfigError, build, flatten, to_dict
 from trainables.config.pretext import PretextConfig
+from trainables.config.probe import ProbeConfig, probe_name_problems
 from trainables.config.saliency import SaliencyConfig
 from trainables.config.train import TrainConfig
 
@@ -27,6 +28,7 @@ __all__ = [
     "HogConfig",
     "ModelConfig",
     "PretextConfig",
+    "ProbeConfig",
     "SaliencyConfig",
     "TrainConfig",
     "TrialConfig",
@@ -44,7 +46,7 @@ class TrialConfig:
     Attributes:
         study: the study's name (a column of every table; the MLflow experiment).
         seed: the trial's random seed; the same config and seed give the same numbers on CPU.
-        data, model, pretext, train, saliency, hog: the sections, see each class.
+        data, model, pretext, train, saliency, hog, probe: the sections, see each class.
     """
 
     study: str = "default"
@@ -55,6 +57,7 @@ class TrialConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
     hog: HogConfig = field(default_factory=HogConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
 
 
 def parse_trial(raw: Mapping[str, Any] | None, path: str = "") -> TrialConfig:
@@ -70,6 +73,11 @@ def parse_trial(raw: Mapping[str, Any] | None, path: str = "") -> TrialConfig:
         raise ConfigError(names + [p for p in err.problems if p not in names]) from None
     if names:
         raise ConfigError(names)
+    from trainables.models import image_size_problem
+
+    size = image_size_problem(cfg.model, cfg.data.image_size)
+    if size:
+        raise ConfigError([f"{path}.{size}" if path else size])
     return cfg
 
 
@@ -97,6 +105,7 @@ def check_registry_names(raw: Mapping[str, Any], path: str = "") -> list[str]:
         if not isinstance(value, str) or value not in registry:
             problems.append(f"{prefix}{section}.{key}: unknown name {value!r}; expected one of "
                             f"{sorted(registry)}")
+    problems += probe_name_problems(raw.get("probe"), raw.get("model"), prefix)
     return problems
 
 

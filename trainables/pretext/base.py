@@ -28,6 +28,23 @@ class Pretext(nn.Module):
     """
 
     encoder: Backbone
+    # state_dict prefixes needed to continue training but not to evaluate the trained task
+    # (MoCo's key encoder and queue): left out of the content-addressed checkpoint
+    training_only: tuple[str, ...] = ()
+
+    def evaluation_state(self) -> dict[str, torch.Tensor]:
+        """The state that evaluation and probes need: ``state_dict`` without
+        :attr:`training_only` entries."""
+        return {k: v for k, v in self.state_dict().items()
+                if not k.startswith(self.training_only)}
+
+    def load_evaluation_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load an :meth:`evaluation_state`; every other missing key must be training-only."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        stray = [k for k in missing if not k.startswith(self.training_only)]
+        if stray or unexpected:
+            raise KeyError(f"checkpoint does not fit {type(self).__name__}: missing {stray}, "
+                           f"unexpected {list(unexpected)}")
 
     def step(self, images: torch.Tensor, g: torch.Generator) -> StepResult:
         """The loss on a batch of images ``(N, 3, H, W)`` in [0, 1]; ``g`` drives every draw."""

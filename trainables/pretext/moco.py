@@ -34,6 +34,8 @@ class MocoRotation(Pretext):
             ResNet-50), ``symmetric``, ``split_bn``, ``augment`` and ``crop``.
     """
 
+    training_only = ("encoder_k.", "head_k.", "queue")
+
     def __init__(self, encoder: Backbone, cfg: PretextConfig) -> None:
         super().__init__()
         self.cfg = cfg
