@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -14,8 +14,17 @@ class DataConfig:
 
     Attributes:
         name: registry key in ``trainables.data.DATASETS`` (``rotsweep list datasets``).
-        root: the dataset's folder on disk; ``None`` for generated or package-shipped data.
+        root: the dataset's folder on disk; ``None`` for generated or package-shipped data. A
+            relative root is read from ``home``.
+        home: the folder relative roots are read from (``None``: the current folder). A study
+            makes it absolute against the folder ``rotsweep`` runs in when it is loaded, so
+            trials, which Ray Tune runs in other folders and on other nodes, read the same
+            place. One ``--set data.home=DIR`` moves every dataset of a study
+            (``conf/studies/real_samples.yaml``).
         image_size: side of the square images the model sees, pixels (seed 000: 224).
+        resize: how a non-square image becomes a square: ``stretch`` (resize both sides, like
+            torchvision's ``Resize((S, S))``), ``crop`` (the centred square, then resize) or ``pad``
+            (zero-pad to a centred square, then resize). Masks and boxes follow.
         n_train: images used for pre-training; ``None`` uses every training item.
         n_eval: images whose saliency is measured at every angle (seed 000: 75), chosen
             deterministically from the evaluation split.
@@ -27,7 +36,9 @@ class DataConfig:
 
     name: str = "synthetic"
     root: str | None = None
+    home: str | None = None
     image_size: int = field(default=64, metadata={"ge": 16, "le": 1024})
+    resize: Literal["stretch", "crop", "pad"] = "stretch"
     n_train: int | None = field(default=256, metadata={"ge": 1})
     n_eval: int = field(default=16, metadata={"ge": 1})
     split_seed: int = 0

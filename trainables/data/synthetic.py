@@ -1,9 +1,17 @@
-"""Deterministic synthetic datasets with masks and known gradient-orientation statistics.
+"""Deterministic synthetic datasets with masks: known gradient orientations, and phantoms.
 
-Every image is drawn from its own generator seeded by (dataset seed, index), so item i is the
-same whatever else is read. Shapes are placed and sized by distributions invariant under 90°
-rotations and flips (centre uniform in a centred square, width and height i.i.d.), so only the
-orientation of edges, never an object's position, can give a rotation away.
+Kinds: ``rectangles`` (edge gradients at 0° and 90°), ``diamonds`` (45° and 135°), ``discs``
+and ``ellipses`` (every orientation) — see :mod:`trainables.data.shapes` — and the phantoms
+``brain_phantom``, ``chest_phantom``, ``polyp_phantom`` that resemble the seeds' data
+(:mod:`trainables.data.phantoms`).
+
+Every item is drawn from its own generator seeded by (dataset seed, index), so item i is the
+same whatever else is read. With ``orientation: random`` (the default) each item is then moved
+by a uniformly random symmetry of the square (one of 4 rotations × 2 flips), which makes the
+dataset's distribution invariant under 90° rotations and flips by construction: only the
+orientation of edges, never an object's position or the anatomy's upright pose, can give a
+rotation away. ``orientation: upright`` keeps the drawn pose (phantoms then have an up, like
+the real datasets: a control for that shortcut).
 """
 
 from __future__ import annotations
@@ -17,8 +25,11 @@ import torch
 from trainables.config import DataConfig
 from trainables.config.parse import build
 from trainables.data.base import Sample
+from trainables.data.phantoms import PHANTOMS
+from trainables.data.shapes import SHAPES, coverage
 
-Kind = Literal["rectangles", "diamonds", "discs"]
+Kind = Literal["rectangles", "diamonds", "discs", "ellipses", "brain_phantom", "chest_phantom",
+               "polyp_phantom"]
 
 
 @dataclass(frozen=True)
@@ -26,37 +37,39 @@ class SyntheticParams:
     """``data.params`` of the ``synthetic`` dataset.
 
     Attributes:
-        kind: ``rectangles`` (axis-aligned: gradients at 0° and 90°), ``diamonds`` (squares
-            rotated 45°: gradients at 45° and 135°), ``discs`` (ellipses with axes along x/y:
-            every orientation).
+        kind: the generator; see the module docstring.
         n_images: items in the dataset.
         seed: generator seed of the whole set.
-        noise: std of the additive background texture, in [0, 1] intensity units.
+        noise: std of additive white noise, in [0, 1] intensity units (a textured background;
+            0 gives clean edges for known-answer tests).
+        orientation: ``random`` (a random symmetry of the square per item, the default) or
+            ``upright`` (as drawn).
     """
 
     kind: Kind = "rectangles"
     n_images: int = field(default=320, metadata={"ge": 2})
     seed: int = 0
     noise: float = field(default=0.05, metadata={"ge": 0.0, "le": 0.5})
+    orientation: Literal["random", "upright"] = "random"
 
 
-def _draw_mask(kind: Kind, size: int, rng: np.random.Generator) -> np.ndarray:
-    r = np.arange(size) - (size - 1) / 2
-    yy, xx = np.meshgrid(r, r, indexing="ij")
-    # centre within the central square of side size/4; half-sizes i.i.d. (swap-invariant)
-    cx, cy = rng.uniform(-size / 8, size / 8, size=2)
-    a, b = rng.uniform(size / 10, size / 4.5, size=2)
-    dx, dy = xx - cx, yy - cy
-    if kind == "rectangles":
-        return (np.abs(dx) <= a) & (np.abs(dy) <= b)
-    if kind == "diamonds":
-        half = min(a, b) * 1.2
-        return (np.abs(dx) + np.abs(dy)) <= half
-    return (dx / a) ** 2 + (dy / b) ** 2 <= 1.0
+def _draw(kind: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """An upright image ``(S, S)`` or ``(S, S, 3)`` in [0, 1] and its mask ``(S, S)``."""
+    if kind in PHANTOMS:
+        return PHANTOMS[kind](size, rng)
+    d = SHAPES[kind](size, rng)
+    fg, bg = rng.uniform(0.6, 0.9), rng.uniform(0.1, 0.3)
+    return bg + (fg - bg) * coverage(d), d <= 0
+
+
+def symmetry(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """``x`` (rows and columns first) turned by ``k`` quarter turns, then mirrored left-right."""
+    y = np.rot90(x, k, axes=(0, 1))
+    return y[:, ::-1] if flip else y
 
 
 class SyntheticShapes(torch.utils.data.Dataset):
-    """One bright shape on a dim textured background per image, with its exact mask."""
+    """One object (a shape or a phantom) per image, with its exact mask."""
 
     def __init__(self, size: int, params: SyntheticParams) -> None:
         self.size = size
@@ -69,17 +82,18 @@ class SyntheticShapes(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Sample:
         p = self.params
         rng = np.random.default_rng([p.seed, index])
-        mask = _draw_mask(p.kind, self.size, rng)
-        fg, bg = rng.uniform(0.6, 0.9), rng.uniform(0.1, 0.3)
-        texture = rng.normal(0.0, p.noise, size=(self.size, self.size))
-        gray = np.clip(np.where(mask, fg, bg) + texture, 0.0, 1.0).astype(np.float32)
-        image = torch.from_numpy(gray).expand(3, -1, -1).clone()
-        return {"image": image, "mask": torch.from_numpy(mask), "image_id": self.ids[index]}
+        image, mask = _draw(p.kind, self.size, rng)
+        if p.orientation == "random":
+            k, flip = int(rng.integers(4)), bool(rng.integers(2))
+            image, mask = symmetry(image, k, flip), symmetry(mask, k, flip)
+        image = np.clip(image + rng.normal(0.0, p.noise, size=image.shape), 0.0, 1.0)
+        t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+        t = t.expand(3, -1, -1).clone() if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
+        return {"image": t, "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+                "image_id": self.ids[index]}
 
 
 def build_synthetic(cfg: DataConfig) -> SyntheticShapes:
     """The ``synthetic`` adapter; ``cfg.params`` is validated as :class:`SyntheticParams`."""
     params = build(SyntheticParams, cfg.params, "data.params")
     return SyntheticShapes(cfg.image_size, params)
-
-
