@@ -103,6 +103,21 @@ _TABLES: dict[str, list[pa.Field]] = {
         pa.field("mlflow_run_id", pa.string()),
         pa.field("wall_s", pa.float64()),
     ],
+    # One row per (dataset, orientation bin): the data's magnitude-weighted histogram of
+    # gradient orientation mod 180° inside the common field of view (data only, like hog_svm;
+    # the direct test of seed 000's "gradient-orientation shortcut"). ``orientation`` is the
+    # bin's centre in degrees counter-clockwise from the image's x axis; ``weight`` is the
+    # bin's share of gradient magnitude, averaged over images (sums to 1 per dataset).
+    "orientation": [
+        pa.field("study", pa.string(), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("orientation", pa.int16(), nullable=False),
+        pa.field("weight", pa.float64()),
+        pa.field("n_images", pa.int64()),
+        pa.field("n_bins", pa.int64()),
+        pa.field("image_size", pa.int64()),
+        pa.field("crop", pa.string()),
+    ],
 }
 
 TABLES: tuple[str, ...] = tuple(_TABLES)

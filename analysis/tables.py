@@ -163,13 +163,27 @@ def read_table(
 
     Raises:
         FileNotFoundError: the table has no part files.
+        KeyError: a filter or a requested column names no column of the table.
         SchemaError: a file is not a rotsweep ``table`` of a version this code reads.
     """
+    return read_arrow(results_root, table, filters=filters, columns=columns).to_pandas()
+
+
+def read_arrow(
+    results_root: str | os.PathLike[str],
+    table: str,
+    *,
+    filters: list[tuple[str, str, Any]] | None = None,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """:func:`read_table` as an Arrow table, for work that is faster before pandas (grouping
+    millions of rows, turning list columns into labels); same checks, filters and errors."""
     fs, root = resolve(results_root)
     path = f"{root}/{table}"
     if not table_exists(results_root, table):
         raise FileNotFoundError(f"no {table!r} table under {results_root} (looked in {path})")
     schema = table_schema(table)
+    _check_names(table, schema, filters, columns)
     partitioning = ds.partitioning(
         pa.schema([schema.field(c) for c in PARTITION_COLUMNS]), flavor="hive"
     )
@@ -178,7 +192,20 @@ def read_table(
     for fragment in dataset.get_fragments():
         _check_file(fs, fragment.path, table)
     expr = pq.filters_to_expression(filters) if filters else None
-    return dataset.to_table(filter=expr, columns=columns).to_pandas()
+    return dataset.to_table(filter=expr, columns=columns)
+
+
+def _check_names(table: str, schema: pa.Schema, filters: Sequence[Any] | None,
+                 columns: Sequence[str] | None) -> None:
+    # pyarrow's own message for an unknown name is the whole schema; say which name is wrong.
+    named: set[str] = set(columns or [])
+    for item in filters or []:
+        clauses = item if item and isinstance(item, list) else [item]  # DNF: list of lists
+        named |= {clause[0] for clause in clauses}
+    unknown = sorted(named - set(schema.names))
+    if unknown:
+        raise KeyError(f"table {table!r} has no column {unknown[0]!r} (asked for in filters or "
+                       f"columns); expected one of {schema.names}")
 
 
 def _check_file(fs: pafs.FileSystem, path: str, table: str) -> None:

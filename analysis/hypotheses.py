@@ -1,0 +1,168 @@
+"""The hypotheses seed 000 left open, tested on the result tables.
+
+(a) **HoG-SVM accuracy vs. saliency quality across angles.** Seed 000 correlates, by eye, the
+    HoG-SVM "rotated by θ or not" accuracy with the Dice curve. Here: Spearman's ρ per trial
+    over the shared evaluation angles, with a circular-shift permutation p
+    (:mod:`analysis.correlation`).
+(b) **The gradient-orientation shortcut.** The dataset's orientation histogram gives, for every
+    rotation θ, the self-similarity S(θ) (:mod:`analysis.orientation`); the shortcut story
+    predicts HoG-SVM accuracy high where S is low (ρ(S, SVM) < 0: the link through which a
+    shortcut would work) and saliency quality low where a shortcut exists, i.e. ρ(S, Dice) > 0
+    and ρ(SVM, Dice) < 0. Strictly the story is about the *training* angle; where a study
+    trains single angles θ, :func:`train_angle_table` tests it across trials too.
+(c) lives in :mod:`analysis.effects` (trained vs. random-init saliency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import permutation_test, spearmanr
+
+from analysis.correlation import circular_spearman
+from analysis.curves import BASELINE_INIT
+from analysis.orientation import histogram_of, self_similarity
+
+CURVE_KEYS = ["dataset", "train_angles", "trial_id", "init"]
+SHORTCUT_METRICS = ("dice", "soft_dice")
+
+
+def hog_curves(hog: pd.DataFrame) -> dict[str, pd.Series]:
+    """``dataset → HoG-SVM accuracy per angle`` (the mean over HoG settings, if several)."""
+    return {str(d): sub.groupby("angle")["accuracy"].mean()
+            for d, sub in hog.groupby("dataset", sort=True, observed=True)}
+
+
+def similarity_curves(orientation: pd.DataFrame, angles: Sequence[int]) -> dict[str, pd.Series]:
+    """``dataset → S(θ)`` at ``angles`` from the ``orientation`` table."""
+    out = {}
+    for dataset in sorted(orientation["dataset"].astype(str).unique()):
+        centres, weights = histogram_of(orientation, dataset)
+        out[dataset] = pd.Series(self_similarity(centres, weights, list(angles)),
+                                 index=np.asarray(angles))
+    return out
+
+
+def _correlate(x: pd.Series, y: pd.Series) -> dict[str, float]:
+    # x, y indexed by angle; correlate on the angles both have a value at.
+    both = pd.concat([x.rename("x"), y.rename("y")], axis=1, join="inner").dropna()
+    if len(both) < 3:
+        return {"n_angles": len(both), "rho": np.nan, "p_shift": np.nan, "p_naive": np.nan}
+    c = circular_spearman(both.index.to_numpy(), both["x"].to_numpy(), both["y"].to_numpy())
+    return {"n_angles": c.n_angles, "rho": c.rho, "p_shift": c.p_shift, "p_naive": c.p_naive}
+
+
+def _trial_curves(curves: pd.DataFrame, metrics: Sequence[str]
+                  ) -> Iterator[tuple[dict[str, object], pd.Series]]:
+    sub = curves[curves["metric"].isin(metrics)]
+    keys = [k for k in CURVE_KEYS if k in sub]
+    for key, g in sub.groupby([*keys, "metric"], sort=True, observed=True, dropna=False):
+        head = dict(zip([*keys, "metric"], key, strict=True))
+        yield head, g.set_index("eval_angle")["mean"]
+
+
+def hog_dice_table(curves: pd.DataFrame, hog: pd.DataFrame,
+                   metrics: Sequence[str] = SHORTCUT_METRICS) -> pd.DataFrame:
+    """Hypothesis (a): ρ(metric, HoG-SVM accuracy) across evaluation angles, per trial curve.
+
+    Args:
+        curves: :func:`analysis.curves.curve_table` output (``by="trial"``).
+        hog: the ``hog_svm`` table.
+        metrics: the saliency metrics to correlate (Dice and the threshold-free soft Dice).
+
+    Returns:
+        ``dataset, train_angles, trial_id, init, metric, n_angles, rho, p_shift, p_naive``.
+    """
+    svm = hog_curves(hog)
+    rows = [{**head, **_correlate(curve, svm[str(head["dataset"])])}
+            for head, curve in _trial_curves(curves, metrics) if str(head["dataset"]) in svm]
+    return pd.DataFrame(rows)
+
+
+def orientation_table(curves: pd.DataFrame | None, hog: pd.DataFrame | None,
+                      orientation: pd.DataFrame,
+                      metrics: Sequence[str] = SHORTCUT_METRICS) -> pd.DataFrame:
+    """Hypothesis (b): ρ(S(θ), HoG-SVM accuracy) per dataset and ρ(S(θ), metric) per trial.
+
+    Args:
+        curves: trial curves (:func:`analysis.curves.curve_table`), or None.
+        hog: the ``hog_svm`` table, or None.
+        orientation: the ``orientation`` table.
+        metrics: saliency metrics to correlate with S.
+
+    Returns:
+        ``dataset, train_angles, trial_id, init, metric, n_angles, rho, p_shift, p_naive``;
+        the HoG-SVM rows have metric ``hog_svm_accuracy`` and an empty trial.
+    """
+    angles: set[int] = set()
+    if curves is not None and len(curves):
+        angles |= set(curves["eval_angle"].astype(int))
+    svm = hog_curves(hog) if hog is not None and len(hog) else {}
+    for curve in svm.values():
+        angles |= set(curve.index.astype(int))
+    sim = similarity_curves(orientation, sorted(angles))
+    rows = [{"dataset": d, "train_angles": "", "trial_id": "", "init": "",
+             "metric": "hog_svm_accuracy", **_correlate(sim[d], svm[d])}
+            for d in sorted(svm) if d in sim]
+    if curves is not None and len(curves):
+        rows += [{**head, **_correlate(sim[str(head["dataset"])], curve)}
+                 for head, curve in _trial_curves(curves, metrics)
+                 if str(head["dataset"]) in sim]
+    return pd.DataFrame(rows)
+
+
+def _spearman_exact(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    # Few trials: the permutation distribution of ρ over pairings (exact up to 8! pairings).
+    def rho(a: np.ndarray) -> float:
+        return float(spearmanr(a, y).statistic)
+
+    res = permutation_test((x,), rho, permutation_type="pairings", n_resamples=9999,
+                           alternative="two-sided", random_state=0)
+    return float(res.statistic), float(res.pvalue)
+
+
+def train_angle_table(curves: pd.DataFrame, hog: pd.DataFrame | None,
+                      orientation: pd.DataFrame | None,
+                      metrics: Sequence[str] = SHORTCUT_METRICS) -> pd.DataFrame:
+    """The shortcut hypothesis across training angles: trials trained on one angle θ each.
+
+    For every group of trials that differ only in a single training angle θ (at least three
+    distinct θ), the trial's mean metric (over evaluation angles and images) is correlated
+    with HoG-SVM accuracy at θ (a) and with S(θ) (b). Trials are independent units here, so
+    the p-value permutes the pairing (exact for up to 8 trials).
+
+    Returns:
+        ``dataset, backbone, pretext, init, metric, predictor, n_trials, angles, rho, p_perm``.
+    """
+    single = curves[~curves["train_angles"].astype(str).str.contains("/")
+                    & (curves["train_angles"].astype(str) != "")
+                    & (curves["init"].astype(str) != BASELINE_INIT)
+                    & curves["metric"].isin(metrics)]
+    if single.empty:
+        return pd.DataFrame()
+    per_trial = (single.groupby(["dataset", "backbone", "pretext", "init", "metric",
+                                 "train_angles", "trial_id"], dropna=False, observed=True)
+                 ["mean"].mean().reset_index())
+    per_trial["theta"] = per_trial["train_angles"].astype(int)
+    svm = hog_curves(hog) if hog is not None and len(hog) else {}
+    sim = (similarity_curves(orientation, sorted(per_trial["theta"].unique()))
+           if orientation is not None and len(orientation) else {})
+    rows = []
+    for key, g in per_trial.groupby(["dataset", "backbone", "pretext", "init", "metric"],
+                                    dropna=False, observed=True):
+        g = g.groupby("theta")["mean"].mean()
+        if len(g) < 3:
+            continue
+        head = dict(zip(["dataset", "backbone", "pretext", "init", "metric"], key, strict=True))
+        for name, source in (("hog_svm_accuracy", svm), ("self_similarity", sim)):
+            pred = source.get(str(head["dataset"]))
+            if pred is None or not set(g.index) <= set(pred.index.astype(int)):
+                continue
+            x = pred.reindex(g.index).to_numpy(dtype=np.float64)
+            rho, p = _spearman_exact(x, g.to_numpy())
+            rows.append({**head, "predictor": name, "n_trials": len(g),
+                         "angles": "/".join(str(int(a)) for a in g.index), "rho": rho,
+                         "p_perm": p})
+    return pd.DataFrame(rows)

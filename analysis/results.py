@@ -1,0 +1,128 @@
+"""A study folder's tables, loaded once, with filters pushed down to the Parquet files.
+
+A study folder (``rotsweep run --out DIR``) holds ``results/<table>/study=…/dataset=…/part-*``,
+``artifacts/<trial_id>/`` and ``study.json``; a bare results root (the folder holding the table
+folders, e.g. a ``--storage`` location's ``results``) works as well. Tables that are absent are
+``None``. ``train_angles`` comes back as a label (``"0/90"``), not a list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.schema import TABLES, columns
+from analysis.tables import read_arrow, table_exists
+
+
+@dataclass
+class Results:
+    """The tables of one results root (``None`` where a table has no part files).
+
+    Attributes:
+        root: the results root that was read.
+        saliency, hog_svm, probe, pretext, trials, orientation: the tables.
+    """
+
+    root: str
+    saliency: pd.DataFrame | None = None
+    hog_svm: pd.DataFrame | None = None
+    probe: pd.DataFrame | None = None
+    pretext: pd.DataFrame | None = None
+    trials: pd.DataFrame | None = None
+    orientation: pd.DataFrame | None = None
+
+    def present(self) -> list[str]:
+        """Names of the tables that were found."""
+        return [t for t in TABLES if getattr(self, t, None) is not None]
+
+
+def results_root(folder: str | os.PathLike[str]) -> str:
+    """``folder/results`` when it exists, else ``folder`` itself (a results root or a URI)."""
+    text = os.fspath(folder)
+    if "://" in text:
+        return text
+    inner = Path(text) / "results"
+    return str(inner) if inner.is_dir() else text
+
+
+def table_filters(table: str, study: str | None = None,
+                  datasets: Sequence[str] | None = None,
+                  trial_ids: Sequence[str] | None = None) -> list[tuple[str, str, Any]] | None:
+    """pyarrow filters for ``table``: study and datasets (partitions) always, trial ids where
+    the table has a ``trial_id`` column."""
+    filters: list[tuple[str, str, Any]] = []
+    if study is not None:
+        filters.append(("study", "==", study))
+    if datasets:
+        filters.append(("dataset", "in", list(datasets)))
+    if trial_ids and "trial_id" in columns(table):
+        filters.append(("trial_id", "in", list(trial_ids)))
+    return filters or None
+
+
+def load_results(folder: str | os.PathLike[str], *, study: str | None = None,
+                 datasets: Sequence[str] | None = None,
+                 trial_ids: Sequence[str] | None = None) -> Results:
+    """Read every table present under ``folder`` (see :func:`results_root`).
+
+    Args:
+        folder: a study folder, a results root or a URI.
+        study, datasets, trial_ids: optional filters, pushed down to the files.
+
+    Raises:
+        analysis.tables.SchemaError: a file is foreign, broken or of another schema version.
+    """
+    root = results_root(folder)
+    out = Results(root=root)
+    for table in TABLES:
+        if table_exists(root, table):
+            arrow = read_arrow(root, table,
+                               filters=table_filters(table, study, datasets, trial_ids))
+            setattr(out, table, label_lists(arrow).to_pandas() if arrow.num_rows else None)
+    return out
+
+
+def label_lists(table: pa.Table) -> pa.Table:
+    """``train_angles`` lists → labels such as ``"0/90"`` (computed in Arrow: 10 M rows of
+    lists would otherwise become 10 M Python objects in pandas)."""
+    if "train_angles" not in table.column_names:
+        return table
+    lists = table.column("train_angles")
+    labels = pc.fill_null(pc.binary_join(pc.cast(lists, pa.list_(pa.string())), "/"), "")
+    return table.set_column(table.column_names.index("train_angles"), "train_angles", labels)
+
+
+def condition_digests(trials: pd.DataFrame | None) -> dict[str, str] | None:
+    """``trial_id → hash of its config without seed and study``, from the ``trials`` table, so
+    that seeds of one condition can be pooled without pooling different hyper-parameters."""
+    if trials is None or "config_json" not in trials:
+        return None
+    out = {}
+    for trial_id, text in zip(trials["trial_id"], trials["config_json"], strict=True):
+        if not isinstance(text, str):
+            continue
+        config = {k: v for k, v in json.loads(text).items() if k not in ("seed", "study")}
+        out[str(trial_id)] = hashlib.sha256(
+            json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return out or None
+
+
+def study_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The study's ``study.json`` (name, source, axes), or ``{}`` when there is none."""
+    path = Path(os.fspath(folder)) / "study.json"
+    if "://" in os.fspath(folder) or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,138 @@
+"""The seed papers' tables, rebuilt from the result tables.
+
+* seed 000, Table I: Dice per angle (per dataset and training angle set) beside the HoG-SVM
+  accuracy of "rotated by θ or not" per angle;
+* seed 002: rotation-prediction accuracy and the goodness Q(S, B) of saliency against bounding
+  boxes, backbone × dataset, with the random-init baseline as its own rows;
+* seed 003, "quality of the learned features w.r.t. rotations": the angle set a network was
+  pre-trained on → downstream accuracy of a probe on each block.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from analysis.curves import BASELINE_INIT, angle_label
+
+LABEL_KEYS = ("backbone", "pretext", "init", "method", "target", "threshold_rule")
+
+
+def curve_labels(meta: pd.DataFrame) -> pd.Series:
+    """A short label per curve: ``θ = <train angles>`` plus whichever descriptors vary.
+
+    Args:
+        meta: one row per curve with ``train_angles`` labels and descriptor columns.
+    """
+    varying = [k for k in LABEL_KEYS if k in meta and meta[k].astype(str).nunique() > 1]
+    def one(row: pd.Series) -> str:
+        parts = [f"θ = {row['train_angles']}°"] if "train_angles" in row else []
+        return ", ".join(parts + [str(row[k]) for k in varying])
+    return meta.apply(one, axis=1) if len(meta) else pd.Series(dtype=object)
+
+
+def table_one(curves: pd.DataFrame, hog: pd.DataFrame | None, metric: str = "dice"
+              ) -> pd.DataFrame:
+    """Seed 000's Table I: one row per evaluation angle.
+
+    Args:
+        curves: :func:`analysis.curves.curve_table` output (``by="condition"``: seeds pooled).
+        hog: the ``hog_svm`` table, or None.
+        metric: the saliency metric of the left half (seed 000: Dice).
+
+    Returns:
+        Index ``angle``; columns ``"<dataset>: <metric> θ = …"`` for each curve of a trained
+        network (the random-init baseline is left out) and ``"<dataset>: HoG-SVM accuracy"``.
+    """
+    cols: dict[str, pd.Series] = {}
+    if curves is not None and len(curves):
+        sub = curves[(curves["metric"] == metric)
+                     & (curves["init"].astype(str) != BASELINE_INIT)].copy()
+        for dataset, d in sub.groupby("dataset", sort=True, observed=True):
+            keys = [k for k in ("train_angles", *LABEL_KEYS) if k in d]
+            meta = d.drop_duplicates(keys)[keys].reset_index(drop=True)
+            meta["label"] = curve_labels(meta)
+            d = d.merge(meta, on=keys)
+            for label, g in sorted(d.groupby("label"), key=lambda kv: _natural(kv[0])):
+                cols[f"{dataset}: {metric} {label}"] = g.set_index("eval_angle")["mean"]
+    if hog is not None and len(hog):
+        for dataset, g in hog.groupby("dataset", sort=True, observed=True):
+            cols[f"{dataset}: HoG-SVM accuracy"] = g.groupby("angle")["accuracy"].mean()
+    if not cols:
+        return pd.DataFrame()
+    table = pd.concat(cols, axis=1).sort_index()
+    table.index = table.index.astype(int).rename("angle")
+    return table
+
+
+def rotation_accuracy_table(pretext: pd.DataFrame) -> pd.DataFrame:
+    """Seed 002's rotation-prediction accuracy: each trial's last epoch, mean over seeds.
+
+    Returns:
+        Index ``(pretext, dataset)``, one column per backbone, values in [0, 1]; empty when no
+        trial logged a pretext accuracy.
+    """
+    frame = pretext.dropna(subset=["pretext_accuracy"])
+    if frame.empty:
+        return pd.DataFrame()
+    last = frame.sort_values("epoch").groupby("trial_id", observed=True).tail(1)
+    return (last.groupby(["pretext", "dataset", "backbone"], observed=True)["pretext_accuracy"]
+            .mean().unstack("backbone").sort_index())
+
+
+def q_table(saliency: pd.DataFrame) -> pd.DataFrame:
+    """Seed 002's goodness Q(S, B) of saliency vs. bounding boxes: backbone × dataset.
+
+    Seed 002 measures unrotated test images, so rows at evaluation angle 0 are used when there
+    are any (else every angle). Trained networks and the random-init baseline are separate
+    rows, per saliency target (seed 002: rotation head and embedding).
+
+    Returns:
+        Index ``(target, network, dataset)`` with ``network`` ``trained`` or ``random init``;
+        one column per backbone; empty when no row has a ``q_bbox`` value.
+    """
+    frame = saliency.dropna(subset=["q_bbox"])
+    if frame.empty:
+        return pd.DataFrame()
+    if (frame["eval_angle"] == 0).any():
+        frame = frame[frame["eval_angle"] == 0]
+    network = np.where(frame["init"].astype(str) == BASELINE_INIT, "random init", "trained")
+    frame = frame.assign(network=network)
+    return (frame.groupby(["target", "network", "dataset", "backbone"], observed=True)["q_bbox"]
+            .mean().unstack("backbone").sort_index())
+
+
+def _natural(text: object) -> list[tuple[int, object]]:
+    # "conv2" < "conv10", "θ = 45°" < "θ = 90°"; (0, n) for numbers and (1, s) for text so
+    # that a number and a word never meet in a comparison
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", str(text))]
+
+
+def rotation_set_table(probe: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Seed 003's table: the angle set of pre-training → downstream probe metric per block.
+
+    Args:
+        probe: the ``probe`` table (one row per trial, downstream set, probe, block, metric).
+        metric: the probe metric to show (default: ``accuracy`` when present, else every one).
+
+    Returns:
+        Index ``(dataset, backbone, pretext, downstream, probe, metric, init, n_rotations,
+        train_angles)``; one column per block in natural order (conv1 < conv2 < conv10); the
+        values are means over seeds. Seed 003 reads one column of this (4 rotations best).
+    """
+    if probe.empty:
+        return pd.DataFrame()
+    frame = probe.assign(train_angles=probe["train_angles"].map(angle_label))
+    if metric is None and (frame["metric"] == "accuracy").any():
+        metric = "accuracy"
+    if metric is not None:
+        frame = frame[frame["metric"] == metric]
+    frame = frame.assign(n_rotations=frame["train_angles"].map(
+        lambda s: len(s.split("/")) if s else 0))
+    keys = ["dataset", "backbone", "pretext", "downstream", "probe", "metric", "init",
+            "n_rotations", "train_angles"]
+    table = (frame.groupby([*keys, "block"], observed=True, dropna=False)["value"].mean()
+             .unstack("block"))
+    return table[sorted(table.columns, key=_natural)].sort_index()

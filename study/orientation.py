@@ -1,0 +1,85 @@
+"""The ``orientation`` table of a study: one job per distinct dataset, cached by content.
+
+Like the HoG-SVM curve (study/hog.py), the gradient-orientation histogram depends on the data
+only, so it runs once per distinct (data, field of view, number of images) as a Ray task beside
+the trials, and a second study on the same data reuses the cached rows. It uses the same
+``hog.n_images`` images as the HoG-SVM curve (the same deterministic choice), at the size the
+network sees (``data.image_size``), so hypotheses (a) and (b) describe the same sample.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+
+from analysis.tables import write_part
+from study.config import StudyConfig
+from trainables.config import TrialConfig, config_hash, to_dict
+from trainables.data import build_dataset
+from trainables.data.base import choose
+from trainables.orientation import orientation_rows
+from trainables.storage import exists, join, read_bytes, write_bytes
+
+N_BINS = 180  # 1° bins: the shift by any whole-degree eval angle is exact
+VERSION = 1  # bump when the computation changes, so cached rows are not reused
+
+
+def orientation_key(cfg: TrialConfig) -> str:
+    """Hash of what the histogram depends on: the data, the images chosen, the crop, the bins."""
+    data = replace(cfg.data, n_train=None, n_eval=1)
+    return config_hash({"data": to_dict(data), "n_images": cfg.hog.n_images,
+                        "crop": cfg.pretext.crop, "n_bins": N_BINS, "version": VERSION})
+
+
+def orientation_jobs(study: StudyConfig) -> list[dict[str, Any]]:
+    """One job (a trial config as a dict) per distinct orientation key among the study's grid."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for point in study.grid():
+        cfg = study.trial(point)
+        jobs.setdefault(orientation_key(cfg), to_dict(cfg))
+    return list(jobs.values())
+
+
+def orientation_images(cfg: TrialConfig) -> torch.Tensor:
+    """``hog.n_images`` images chosen as for the HoG-SVM curve, at ``data.image_size``.
+
+    Returns:
+        ``(N, C, S, S)`` in [0, 1].
+    """
+    dataset = build_dataset(cfg.data)
+    picked = choose(dataset.ids, cfg.hog.n_images, cfg.data.split_seed)
+    return torch.stack([dataset[i]["image"] for i in picked])
+
+
+def run_orientation_job(job: dict[str, Any], study: str, paths: dict[str, str]) -> int:
+    """Compute (or reuse) one dataset's histogram and write it as a part of the study's table.
+
+    Args:
+        job: a trial config as a dict (see :func:`orientation_jobs`).
+        study: the study's name (the ``study`` column).
+        paths: the study's folders (``results_root``, ``cache_root``; study/runner.py layout).
+
+    Returns:
+        The number of rows written.
+    """
+    from trainables.config import parse_trial
+
+    cfg = parse_trial(job)
+    key = orientation_key(cfg)
+    cached = join(paths["cache_root"], "orientation", f"{key}.parquet")
+    if exists(cached):
+        frame = pq.read_table(io.BytesIO(read_bytes(cached))).to_pandas()
+    else:
+        frame = pd.DataFrame(orientation_rows(orientation_images(cfg), N_BINS,
+                                              cfg.pretext.crop))
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        write_bytes(cached, buf.getvalue())
+    frame = frame.assign(study=study, dataset=cfg.data.name)
+    write_part(paths["results_root"], "orientation", frame, key=key)
+    return len(frame)
