@@ -155,7 +155,7 @@ def analyse(results: Results, n_boot: int = 1000, n_perm: int = 999, seed: int =
     if r.pretext is not None:
         out.rotation_accuracy = rotation_accuracy_table(r.pretext)
     if r.probe is not None:
-        out.rotation_sets = rotation_set_table(r.probe)
+        out.rotation_sets = rotation_set_table(r.probe, trials=r.trials)
     return out
 
 

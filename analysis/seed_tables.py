@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -110,17 +111,34 @@ def _natural(text: object) -> list[tuple[int, object]]:
     return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", str(text))]
 
 
-def rotation_set_table(probe: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+def architecture_labels(trials: pd.DataFrame | None) -> dict[str, str]:
+    """``trial_id → "backbone(param=value, ...)"`` from the ``trials`` table's config, so
+    networks of one backbone family with other depths (NIN with 3, 4, 5 blocks) stay apart."""
+    if trials is None or "config_json" not in trials:
+        return {}
+    out = {}
+    for trial_id, text in zip(trials["trial_id"], trials["config_json"], strict=True):
+        model = json.loads(text).get("model", {})
+        params = ", ".join(f"{k}={v}" for k, v in sorted((model.get("params") or {}).items()))
+        out[str(trial_id)] = f"{model.get('backbone', '?')}({params})"
+    return out
+
+
+def rotation_set_table(probe: pd.DataFrame, metric: str | None = None,
+                       trials: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 003's table: the angle set of pre-training → downstream probe metric per block.
 
     Args:
         probe: the ``probe`` table (one row per trial, downstream set, probe, block, metric).
         metric: the probe metric to show (default: ``accuracy`` when present, else every one).
+        trials: the ``trials`` table, to tell architectures of one backbone apart by their
+            ``model.params`` (seed 003's 3/4/5-block NIN); without it they share a row.
 
     Returns:
-        Index ``(dataset, backbone, pretext, downstream, probe, metric, init, n_rotations,
-        train_angles)``; one column per block in natural order (conv1 < conv2 < conv10); the
-        values are means over seeds. Seed 003 reads one column of this (4 rotations best).
+        Index ``(dataset, backbone, architecture, pretext, downstream, probe, n_train, metric,
+        init, n_rotations, train_angles)``; one column per block in natural order (conv1 <
+        conv2 < conv10); the values are means over seeds. Seed 003 reads one column of this
+        (4 rotations best).
     """
     if probe.empty:
         return pd.DataFrame()
@@ -129,10 +147,13 @@ def rotation_set_table(probe: pd.DataFrame, metric: str | None = None) -> pd.Dat
         metric = "accuracy"
     if metric is not None:
         frame = frame[frame["metric"] == metric]
-    frame = frame.assign(n_rotations=frame["train_angles"].map(
-        lambda s: len(s.split("/")) if s else 0))
-    keys = ["dataset", "backbone", "pretext", "downstream", "probe", "metric", "init",
-            "n_rotations", "train_angles"]
+    labels = architecture_labels(trials)
+    frame = frame.assign(
+        n_rotations=frame["train_angles"].map(lambda s: len(s.split("/")) if s else 0),
+        architecture=[labels.get(str(t), str(b)) for t, b in
+                      zip(frame["trial_id"], frame["backbone"], strict=True)])
+    keys = ["dataset", "backbone", "architecture", "pretext", "downstream", "probe", "n_train",
+            "metric", "init", "n_rotations", "train_angles"]
     table = (frame.groupby([*keys, "block"], observed=True, dropna=False)["value"].mean()
              .unstack("block"))
     return table[sorted(table.columns, key=_natural)].sort_index()

@@ -39,7 +39,8 @@ def probe_frame() -> pd.DataFrame:
 def test_rotation_set_table_reads_angle_set_to_accuracy_per_block() -> None:
     table = rotation_set_table(probe_frame())
     assert list(table.columns) == ["conv1", "conv2", "conv3", "conv10"]  # natural order
-    conv1 = table["conv1"].droplevel([0, 1, 2, 3, 4, 5, 6, 7])
+    others = [n for n in table.index.names if n != "train_angles"]
+    conv1 = table["conv1"].droplevel(others)
     for label, acc in SEED003.items():
         assert conv1[label] == pytest.approx(acc / 100 + 0.001)  # mean of the two seeds
     assert table.index.get_level_values("metric").unique().tolist() == ["accuracy"]
@@ -104,3 +105,22 @@ def test_table_one_puts_dice_per_train_angle_beside_svm_accuracy(
     assert table["brats: dice θ = 90°"].mean() == pytest.approx(
         frame[frame.trial_id == "a"]["dice"].mean(), rel=1e-6)
     assert table.loc[15, "brats: HoG-SVM accuracy"] == pytest.approx(0.5 + 0.5 / 23)
+
+
+def test_rotation_set_table_keeps_depths_and_training_sizes_apart() -> None:
+    import json
+
+    frame = probe_frame()
+    deep = frame.assign(trial_id=frame["trial_id"] + "-deep", value=frame["value"] - 0.1)
+    small = frame.assign(n_train=500, value=frame["value"] - 0.2)
+    probe = pd.concat([frame, deep, small], ignore_index=True)
+    trials = pd.DataFrame({
+        "trial_id": list(pd.unique(probe["trial_id"])),
+        "config_json": [json.dumps({"model": {"backbone": "nin", "params": {
+            "blocks": 5 if t.endswith("-deep") else 4}}}) for t in pd.unique(probe["trial_id"])],
+    })
+    table = rotation_set_table(probe, trials=trials)
+    archs = set(table.index.get_level_values("architecture"))
+    assert archs == {"nin(blocks=4)", "nin(blocks=5)"}
+    assert set(table.index.get_level_values("n_train")) == {500, 50000}
+    assert len(table) == 3 * len(rotation_set_table(frame))
