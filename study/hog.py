@@ -25,9 +25,11 @@ from trainables.storage import exists, join, read_bytes, write_bytes
 
 
 def hog_key(cfg: TrialConfig) -> str:
-    """Hash of what the HoG curve depends on: the data, the angles, the HoG settings, the crop."""
+    """Hash of what the HoG curve depends on: the data, the angles, the HoG settings, the crop
+    (not ``hog.n_jobs``, which changes the speed only: the curve is the same)."""
     data = replace(cfg.data, n_train=None, n_eval=1)
-    return config_hash({"data": to_dict(data), "hog": to_dict(cfg.hog),
+    hog = replace(cfg.hog, n_jobs=1)
+    return config_hash({"data": to_dict(data), "hog": to_dict(hog),
                         "angles": list(cfg.saliency.eval_angles), "crop": cfg.pretext.crop})
 
 

@@ -1,55 +1,24 @@
-"""Per-angle evaluation of a pre-trained encoder: saliency maps vs. rotated masks → table rows."""
+"""Per-angle evaluation of a pre-trained encoder: saliency maps vs. rotated masks → table rows.
+
+Maps stream out of the engine one batch of (image, angle) groups at a time; each batch's masks
+(and box masks) are rotated with the images, the maps normalised inside the evaluation region
+and scored, so memory never holds N × A maps (only those of the few images the example figure
+shows).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from trainables.config import TrialConfig
-from trainables.metrics import mask_metrics, minmax
+from trainables.metrics import boxes_mask, evaluation_region, mask_metrics, minmax
 from trainables.pretext import Pretext
-from trainables.rotation import apply_fov, rotate_each
-from trainables.saliency import ScoreFn, region_mask, saliency_maps
-from trainables.train import autocast
+from trainables.rotation import rotate_each
+from trainables.saliency import build_target, get_method, iter_saliency
 
-
-def make_score(pretext: Pretext, target: str, images: torch.Tensor, crop: str,
-               amp: bool = False) -> ScoreFn:
-    """The scalar whose input gradient is the saliency.
-
-    ``pair_similarity``: cosine similarity between the embedding of the (rotated, noisy) input and
-    the embedding of the unrotated reference image (contrastive saliency). ``rotation_logit``:
-    the logit of the predicted rotation class (tasks with a rotation head).
-    """
-    encoder = pretext.encoder
-    dev = images.device
-    if target == "pair_similarity":
-        with torch.no_grad(), autocast(dev, amp):
-            ref = F.normalize(encoder(apply_fov(images, crop)).float(), dim=1)  # N x D
-
-        def pair_similarity(x: torch.Tensor, idx: torch.Tensor, _a: torch.Tensor) -> torch.Tensor:
-            with autocast(dev, amp):
-                z = encoder(x)
-            return F.cosine_similarity(z.float(), ref[idx], dim=1)
-
-        return pair_similarity
-    if target == "rotation_logit":
-        logits_fn = getattr(pretext, "logits", None)
-        if logits_fn is None:
-            raise ValueError(
-                f"saliency.target 'rotation_logit' needs a pretext with a rotation head; "
-                f"{type(pretext).__name__} has none (use 'pair_similarity')"
-            )
-
-        def rotation_logit(x: torch.Tensor, _i: torch.Tensor, _a: torch.Tensor) -> torch.Tensor:
-            with autocast(dev, amp):
-                out = logits_fn(x).float()
-            return out.gather(1, out.argmax(1, keepdim=True)).squeeze(1)
-
-        return rotation_logit
-    raise ValueError(f"saliency.target {target!r} is not available")
+FIGURE_IMAGES = 4
 
 
 def evaluate_saliency(
@@ -58,6 +27,7 @@ def evaluate_saliency(
     masks: torch.Tensor,
     image_ids: list[str],
     cfg: TrialConfig,
+    boxes: list[torch.Tensor] | None = None,
 ) -> tuple[list[dict[str, Any]], torch.Tensor]:
     """Saliency metrics at every ``cfg.saliency.eval_angles`` for every image.
 
@@ -66,33 +36,59 @@ def evaluate_saliency(
         images: ``(N, 3, S, S)`` on the compute device.
         masks: ``(N, S, S)`` bool, unrotated.
         image_ids: N ids.
-        cfg: the trial config.
+        cfg: the trial config (``saliency.*``, ``pretext.crop``, ``train.amp`` and
+            ``train.channels_last`` on CUDA, ``seed``).
+        boxes: per image ``(K_i, 4)`` boxes (x0, y0, x1, y1 pixels) for seed 002's Q(S, B);
+            ``None``: the dataset has none, ``q_bbox`` is ``None`` (null in the table).
 
     Returns:
-        ``(rows, maps)``: one row per (angle, image) with the metric columns of the ``saliency``
-        table, and the normalised maps ``(N, A, S, S)`` on the CPU (for example figures).
+        ``(rows, maps)``: one row per (image, angle), image-major, with the metric columns of the
+        ``saliency`` table; and the normalised maps ``(min(N, 4), A, S, S)`` of the first images
+        on the CPU (for the example figure).
     """
     sc = cfg.saliency
     crop = cfg.pretext.crop
+    dev = images.device
+    cuda = dev.type == "cuda"
     pretext.eval().requires_grad_(False)
-    amp = cfg.train.amp and images.device.type == "cuda"
-    score = make_score(pretext, sc.target, images, crop, amp)
-    maps = saliency_maps(score, images, list(sc.eval_angles), sc, crop=crop, seed=cfg.seed)
-    n, a, s, _ = maps.shape
-    region = region_mask(s, crop, images.device)
-    # masks rotated with the images: map [i, j] is in the frame of image i rotated by angle j
-    angles = torch.tensor(sc.eval_angles).repeat(n)
-    rot_masks = rotate_each(masks.repeat_interleave(a, 0), angles, mode="nearest").bool()
-    flat = maps.reshape(n * a, s, s)
-    if sc.normalize == "minmax":
-        flat = minmax(flat, region)
-    metric = mask_metrics(flat, rot_masks.to(flat.device), region, sc.threshold_rule,
-                          sc.threshold)
-    rows = []
-    for k in range(n * a):
-        i, j = divmod(k, a)
-        rows.append({
-            "eval_angle": int(sc.eval_angles[j]), "image_id": image_ids[i],
-            **{name: float(vals[k]) for name, vals in metric.items()},
-        })
-    return rows, flat.reshape(n, a, s, s).cpu()
+    if cuda and cfg.train.channels_last:
+        pretext.to(memory_format=torch.channels_last)
+    angles = list(sc.eval_angles)
+    n, a, size = images.shape[0], len(angles), images.shape[-1]
+    target = build_target(sc.target, pretext, images, angles, sc, crop=crop,
+                          shared_noise=get_method(sc.method).shared_noise,
+                          amp=cuda and cfg.train.amp, seed=cfg.seed)
+    region = evaluation_region(size, crop, sc.eval_margin, dev)
+    masks = masks.to(dev)
+    box_masks = (torch.stack([boxes_mask(b, size, dev) for b in boxes])
+                 if boxes is not None else None)
+    degrees = torch.tensor(angles)
+    shown = min(n, FIGURE_IMAGES)
+    done: list[torch.Tensor] = []
+    values: dict[str, list[torch.Tensor]] = {}
+    figure = torch.zeros(shown * a, size, size, device=dev)
+    for q, maps in iter_saliency(target, images, angles, sc, crop=crop, seed=cfg.seed,
+                                 channels_last=cuda and cfg.train.channels_last):
+        img = (q // a).to(dev)
+        # masks rotated with the images: map (i, j) is in the frame of image i at angles[j]
+        rot_mask = rotate_each(masks[img], degrees[q % a], mode="nearest").bool()
+        rot_boxes = (rotate_each(box_masks[img], degrees[q % a], mode="nearest").bool()
+                     if box_masks is not None else None)
+        if sc.normalize == "minmax":
+            maps = minmax(maps, region)
+        for name, v in mask_metrics(maps, rot_mask, region, sc.threshold_rule, sc.threshold,
+                                    rot_boxes).items():
+            values.setdefault(name, []).append(v)
+        done.append(q)
+        keep = q < shown * a
+        figure[q[keep].to(dev)] = maps[keep.to(dev)].float()
+    # one transfer at the end: reading values per batch would stall a GPU every batch
+    order = torch.cat(done)
+    table = {name: torch.cat(v).cpu().tolist() for name, v in values.items()}
+    rows = [{"eval_angle": int(angles[qi % a]), "image_id": image_ids[qi // a],
+             **{name: vals[r] for name, vals in table.items()}}
+            for r, qi in enumerate(order.tolist())]
+    if boxes is None:  # no boxes in the dataset: a null, not a NaN score
+        for row in rows:
+            row["q_bbox"] = None
+    return rows, figure.view(shown, a, size, size).cpu()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -46,3 +48,45 @@ def saliency_grid_png(images: torch.Tensor, masks: torch.Tensor, maps: torch.Ten
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
+
+
+CURVE_METRICS = ("dice", "soft_dice", "auc", "mass_in_mask")
+
+
+def angle_curve_png(rows: Sequence[Mapping[str, Any]],
+                    baseline: Sequence[Mapping[str, Any]] = ()) -> bytes:
+    """The per-angle curve of a trial: the mean over images of each metric at every evaluation
+    angle, with the random-init baseline (seed 002) dashed when given.
+
+    Args:
+        rows: ``saliency`` rows (``eval_angle`` and the metric columns).
+        baseline: the random-init copy's rows, or empty.
+    """
+    fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(3.2 * len(CURVE_METRICS), 2.6),
+                             squeeze=False)
+    for ax, name in zip(axes[0], CURVE_METRICS, strict=True):
+        for part, style, label in ((rows, "-", "trained"), (baseline, "--", "random init")):
+            if not part:
+                continue
+            angles, means = _mean_per_angle(part, name)
+            ax.plot(angles, means, style, marker=".", label=label)
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel("eval angle (°)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _mean_per_angle(rows: Sequence[Mapping[str, Any]], name: str
+                    ) -> tuple[list[int], list[float]]:
+    sums: dict[int, list[float]] = {}
+    for r in rows:
+        value = r.get(name)
+        if value is not None and not math.isnan(value):
+            sums.setdefault(int(r["eval_angle"]), []).append(float(value))
+    angles = sorted(sums)
+    return angles, [sum(sums[a]) / len(sums[a]) for a in angles]

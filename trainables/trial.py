@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -17,12 +17,13 @@ import torch
 from analysis.tables import write_part
 from trainables import checkpoints
 from trainables.config import TrialConfig, flatten, to_dict
-from trainables.data import collate, load_split
+from trainables.data import ImageSet, build_dataset, collate, load_split
 from trainables.data.base import Subset
 from trainables.evaluate import evaluate_saliency
-from trainables.figures import saliency_grid_png
+from trainables.figures import angle_curve_png, saliency_grid_png
 from trainables.models import build_backbone
 from trainables.pretext import Pretext, build_pretext
+from trainables.probes.stage import probe_stage
 from trainables.storage import join, write_bytes
 from trainables.train import EpochMetrics, TrainState, pretrain, resolve_device
 
@@ -77,18 +78,27 @@ def _meta(cfg: TrialConfig, ctx: TrialContext) -> dict[str, Any]:
 
 
 def build_task(cfg: TrialConfig, device: torch.device) -> Pretext:
-    """The pretext task around a freshly built backbone, on ``device``."""
-    return build_pretext(build_backbone(cfg.model), cfg.pretext).to(device)
+    """The pretext task around a freshly built backbone for ``data.image_size`` inputs, on
+    ``device``.
+
+    ``model.init`` weights are loaded into the backbone *before* the task is built around it,
+    so MoCo's key encoder starts as a copy of the loaded query encoder and its queue starts
+    fresh (a MoCo checkpoint's own key encoder and queue are never used).
+    """
+    encoder = build_backbone(cfg.model, image_size=cfg.data.image_size)
+    return build_pretext(encoder, cfg.pretext).to(device)
 
 
 def pretrain_stage(cfg: TrialConfig, ctx: TrialContext, device: torch.device,
                    g: torch.Generator, report: Report, resume: TrainState | None,
-                   save_state: SaveState | None) -> tuple[Pretext, list[dict[str, Any]]]:
-    """Pre-train, or reuse the content-addressed checkpoint of an identical pre-training."""
+                   save_state: SaveState | None, dataset: ImageSet | None = None
+                   ) -> tuple[Pretext, list[dict[str, Any]]]:
+    """Pre-train, or reuse the content-addressed checkpoint of an identical pre-training.
+    ``dataset``: the trial's dataset when already built (files are decoded once per trial)."""
     task = build_task(cfg, device)
     cached = checkpoints.load_pretrained(ctx.cache_root, cfg)
     if cached is not None:
-        task.load_state_dict(cached["state_dict"])
+        task.load_evaluation_state(cached["state_dict"])
         history = cached["history"]
         for row in history:
             report({**row, "reused_checkpoint": True})
@@ -101,10 +111,10 @@ def pretrain_stage(cfg: TrialConfig, ctx: TrialContext, device: torch.device,
         else:
             report(metrics)
 
-    train = load_split(cfg.data, "train")
+    train = load_split(cfg.data, "train", dataset)
     history = [m.as_dict() for m in
                pretrain(task, epoch_batches(train, cfg), cfg.train, device, g, on_epoch, resume)]
-    checkpoints.save_pretrained(ctx.cache_root, cfg, task.state_dict(), history)
+    checkpoints.save_pretrained(ctx.cache_root, cfg, task.evaluation_state(), history)
     return task, history
 
 
@@ -130,29 +140,70 @@ def run_trial(cfg: TrialConfig, ctx: TrialContext, report: Report,
         torch.set_num_threads(cfg.train.num_threads)
     g = seed_everything(cfg.seed)
     device = resolve_device(cfg.train)
-    task, history = pretrain_stage(cfg, ctx, device, g, report, resume, save_state)
+    dataset = build_dataset(cfg.data)  # decoded once for pre-training and evaluation
+    task, history = pretrain_stage(cfg, ctx, device, g, report, resume, save_state, dataset)
     meta = _meta(cfg, ctx)
     write_part(ctx.results_root, "pretext",
                [{**meta_pick(meta, "pretext"), **row} for row in history], key=ctx.trial_id)
 
-    evalset = load_split(cfg.data, "eval")
-    batch = collate([evalset[i] for i in range(len(evalset))])
-    images = batch["image"].to(device)
-    rows, maps = evaluate_saliency(task, images, batch["mask"], batch["image_id"], cfg)
-    common = {**meta, "init": cfg.model.init, "method": cfg.saliency.method,
-              "target": cfg.saliency.target, "threshold_rule": cfg.saliency.threshold_rule,
-              "mlflow_run_id": ctx.mlflow_run_id}
-    write_part(ctx.results_root, "saliency", [{**common, **r} for r in rows], key=ctx.trial_id)
-
-    art = join(ctx.artifacts_root, ctx.trial_id)
-    write_bytes(join(art, "saliency_examples.png"),
-                saliency_grid_png(batch["image"], batch["mask"], maps, cfg.saliency.eval_angles))
-    write_bytes(join(art, "trial_config.json"),
-                json.dumps(to_dict(cfg), indent=2, sort_keys=True).encode())
+    rows, baseline = evaluate_stage(cfg, ctx, task, meta, device, dataset)
+    probe_rows = probe_stage(cfg, task.encoder, meta, device, report, ctx.cache_root)
+    if probe_rows:
+        write_part(ctx.results_root, "probe", probe_rows, key=ctx.trial_id)
     summary = summarize(rows, history)
+    if baseline:
+        summary.update({f"random_baseline_{k}": v for k, v in summarize(baseline, []).items()})
     summary.update(done=True, wall_s=time.perf_counter() - start)
     report(summary)
     return summary
+
+
+def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dict[str, Any],
+                   device: torch.device, dataset: ImageSet | None = None
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Saliency per angle of the trained task and, with ``saliency.random_init_baseline``, of a
+    random-init copy (seed 002), written as one ``saliency`` part; example figures and the
+    config as artifacts.
+
+    The baseline is rebuilt from the trial's seed with ``model.init = random``, so for a
+    random-init trial it is exactly the network before pre-training. Its rows carry
+    ``init = "random_baseline"`` and the same ``trial_id``.
+
+    Returns:
+        ``(rows, baseline_rows)`` without the table's metadata columns (``[]`` without baseline).
+    """
+    evalset = load_split(cfg.data, "eval", dataset)
+    batch = collate([evalset[i] for i in range(len(evalset))])
+    images = batch["image"].to(device)
+    boxes = batch.get("boxes")
+    art = join(ctx.artifacts_root, ctx.trial_id)
+    common = {**meta, "method": cfg.saliency.method, "target": cfg.saliency.target,
+              "threshold_rule": cfg.saliency.threshold_rule, "mlflow_run_id": ctx.mlflow_run_id}
+    models = [(cfg.model.init, task, "saliency_examples.png")]
+    if cfg.saliency.random_init_baseline:
+        torch.manual_seed(cfg.seed)
+        # the same input normalisation as the trained model (ImageNet statistics stay on for the
+        # baseline of a pre-trained init)
+        norm = "imagenet" if cfg.model.normalizes_input else "none"
+        random_cfg = replace(cfg, model=replace(cfg.model, init="random", weights=None,
+                                                input_norm=norm))
+        models.append(("random_baseline", build_task(random_cfg, device),
+                       "saliency_examples_random_baseline.png"))
+    table: list[dict[str, Any]] = []
+    results: list[list[dict[str, Any]]] = []
+    for init, model, figure in models:
+        rows, maps = evaluate_saliency(model, images, batch["mask"], batch["image_id"], cfg,
+                                       boxes)
+        table += [{**common, "init": init, **r} for r in rows]
+        results.append(rows)
+        write_bytes(join(art, figure), saliency_grid_png(batch["image"], batch["mask"], maps,
+                                                         cfg.saliency.eval_angles))
+    write_part(ctx.results_root, "saliency", table, key=ctx.trial_id)
+    write_bytes(join(art, "saliency_curve.png"),
+                angle_curve_png(results[0], results[1] if len(results) > 1 else []))
+    write_bytes(join(art, "trial_config.json"),
+                json.dumps(to_dict(cfg), indent=2, sort_keys=True).encode())
+    return results[0], results[1] if len(results) > 1 else []
 
 
 def meta_pick(meta: dict[str, Any], table: str) -> dict[str, Any]:
