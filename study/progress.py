@@ -1,4 +1,10 @@
-"""A readable progress summary for ``rotsweep run`` (instead of Ray's full trial table)."""
+"""A readable progress summary for ``rotsweep run`` (instead of Ray's full trial table), and the
+trial book (``progress.json``) that ``rotsweep status`` and the ``trials`` table read.
+
+One line per event::
+
+    [   12.8s] 2 done, 1 running, 0 failed of 4 | finished 1bdd5_00001 (pretext.angles=[45]) ...
+"""
 
 from __future__ import annotations
 
@@ -9,26 +15,81 @@ from typing import Any
 
 from ray import tune
 
+from study.book import TrialBook, tune_status
+from study.metrics import final_result_keys
+
+#: Seconds between two writes of the book while trials run (the end of a launch always writes):
+#: a killed driver's book may miss the last seconds, which the next launch's events restore.
+BOOK_INTERVAL_S = 2.0
+FINAL_KEYS = final_result_keys()
+
 
 class ProgressCallback(tune.Callback):
-    """Prints one line when a trial starts, finishes or fails, with counts and elapsed time, and
-    keeps every trial's final state for the ``trials`` table."""
+    """Prints one line when a trial starts, finishes, fails or is retried, with counts and
+    elapsed time, and keeps the trial book in the study's storage.
 
-    def __init__(self, n_trials: int, metric: str, stream: Any = None) -> None:
+    Tune pickles its callbacks with the experiment and restores them on ``--resume``, so this
+    holds only plain settings; the book is re-read from storage when the experiment starts.
+
+    Args:
+        storage: the study's storage root (the book's home).
+        n_trials: trials planned (for the counts).
+        metric: the final metric shown for a finished trial.
+        stream: where lines go (stdout by default).
+    """
+
+    def __init__(self, storage: str, n_trials: int, metric: str, stream: Any = None) -> None:
+        self.storage = storage
         self.n_trials = n_trials
         self.metric = metric
-        self.stream = stream  # None: sys.stdout at print time (Tune pickles callbacks)
-        self.start = time.perf_counter()
-        self.done: set[str] = set()
-        self.failed: set[str] = set()
-        self.running: set[str] = set()
-        self.trials: list[Any] = []
+        self.stream = stream
+        self._book: TrialBook | None = None
+        self._start = time.perf_counter()
+        self._saved = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "stream": None, "_book": None}
+
+    @property
+    def book(self) -> TrialBook:
+        if self._book is None:
+            self._book = TrialBook.load(self.storage)
+            self._book.start_launch()
+            self._start = time.perf_counter()
+        return self._book
+
+    def setup(self, **info: Any) -> None:
+        self.book.save()
+        self._synced = False
+        self._started: set[str] = set()  # trials this launch started
+        self._ended: set[str] = set()  # trials whose end this launch saw (or restored)
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        """Once per launch: trials a resumed experiment restored as ended count as such, even
+        when the killed launch had no time to write them down."""
+        if getattr(self, "_synced", True):
+            return
+        self._synced = True
+        for trial in trials:
+            if trial.status in ("TERMINATED", "ERROR"):
+                self._ended.add(trial.trial_id)
+                status = tune_status(trial.status, trial.last_result)
+                if self.book.record(trial.trial_id).status != status:
+                    self._finish(trial, status)
+
+    def _save(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._saved > BOOK_INTERVAL_S:
+            self.book.save()
+            self._saved = now
 
     def _line(self, text: str) -> None:
-        t = time.perf_counter() - self.start
-        counts = (f"{len(self.done)} done, {len(self.running)} running, "
-                  f"{len(self.failed)} failed of {self.n_trials}")
-        print(f"[{t:7.1f}s] {counts} | {text}", file=self.stream or sys.stdout, flush=True)
+        counts = self.book.counts()
+        t = time.perf_counter() - self._start
+        shown = (f"{counts.get('FINISHED', 0) + counts.get('STOPPED', 0)} done, "
+                 f"{counts.get('RUNNING', 0)} running, {counts.get('FAILED', 0)} failed "
+                 f"of {self.n_trials}")
+        print(f"[{t:7.1f}s] {shown} | {text}", file=self.stream or sys.stdout, flush=True)
 
     @staticmethod
     def _label(trial: Any) -> str:
@@ -37,34 +98,83 @@ class ProgressCallback(tune.Callback):
         return f"{trial.trial_id} ({shown})" if shown else trial.trial_id
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.running.add(trial.trial_id)
+        getattr(self, "_started", set()).add(trial.trial_id)
+        axes = dict((trial.config or {}).get("axes", {}))
+        self.book.record(trial.trial_id, status="RUNNING", axes=axes)
+        self._save()
         self._line(f"started {self._label(trial)}")
 
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        if "epoch" in result:
+            self.book.record(trial.trial_id, status="RUNNING", epoch=int(result["epoch"]))
+            self._save()
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.running.discard(trial.trial_id)
-        self.done.add(trial.trial_id)
-        value = (trial.last_result or {}).get(self.metric)
+        last = trial.last_result or {}
+        status = tune_status("TERMINATED", last)
+        self._finish(trial, status)
+        value = last.get(self.metric)
         shown = f" {self.metric}={value:.4f}" if isinstance(value, float) else ""
-        self._line(f"finished {self._label(trial)}{shown}")
+        verb = "finished" if status == "FINISHED" else "stopped early (scheduler)"
+        self._line(f"{verb} {self._label(trial)}{shown}")
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = trial_error(trial)
+        self.book.record(trial.trial_id, status="RUNNING", failures=trial.num_failures,
+                         error=error)
+        self._save()
+        self._line(f"retrying {self._label(trial)} after failure {trial.num_failures}: "
+                   f"{last_line(error)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.running.discard(trial.trial_id)
-        self.failed.add(trial.trial_id)
-        self._line(f"FAILED {self._label(trial)}: {last_error_line(trial)}")
+        self._finish(trial, "FAILED")
+        self._line(f"FAILED {self._label(trial)}: {last_line(trial_error(trial))}")
+
+    def _finish(self, trial: Any, status: str) -> None:
+        if status in ("FINISHED", "STOPPED", "FAILED"):
+            self._ended.add(trial.trial_id)
+        last = trial.last_result or {}
+        numbers = {k: float(v) for k, v in last.items() if k in FINAL_KEYS
+                   and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        placement = {k: str(last[k]) for k in ("node_id", "node_ip", "device") if k in last}
+        self.book.record(
+            trial.trial_id, status=status, axes=dict((trial.config or {}).get("axes", {})),
+            failures=trial.num_failures,
+            error=trial_error(trial) if status == "FAILED" else None,
+            metrics=numbers if status == "FINISHED" else {}, placement=placement,
+            wall_s=last.get("wall_s"))
+        self._save()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.trials = list(trials)
+        """Every trial's last state goes into the book. A trial this launch started and did not
+        see end was interrupted (on Ctrl-C Tune stops running trials on its way out, as
+        TERMINATED, without telling callbacks); one it never started keeps Tune's status (a
+        finished experiment restored again runs no step at all)."""
+        ended, started = getattr(self, "_ended", set()), getattr(self, "_started", set())
+        for trial in trials:
+            if trial.trial_id in ended:
+                continue
+            status = ("INTERRUPTED" if trial.trial_id in started
+                      else tune_status(trial.status, trial.last_result))
+            if self.book.record(trial.trial_id).status != status:
+                self._finish(trial, status)
+        self.book.save(ended=True)
 
 
 def trial_error(trial: Any) -> str | None:
-    """The error text Tune stored for a failed trial, if any."""
+    """The error text Tune stored for a trial: the driver's copy, else the one in storage."""
     path = getattr(trial, "error_file", None)
     if path and Path(path).exists():
-        return Path(path).read_text()
-    return None
+        return Path(path).read_text()[-5000:]
+    try:
+        text = trial.get_error()
+    except Exception:  # storage unreachable: the status still says FAILED
+        return None
+    return str(text)[-5000:] if text else None
 
 
-def last_error_line(trial: Any) -> str:
-    text = trial_error(trial) or "error"
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+def last_line(text: str | None) -> str:
+    """The last non-empty line of an error text (the exception), at most 300 characters."""
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "error"

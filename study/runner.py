@@ -1,28 +1,59 @@
-"""Run a validated study on Ray Tune: layout, HoG tasks, the Tuner, MLflow, the trials table."""
+"""Run a validated study on Ray Tune: layout, checks, HoG, the Tuner, MLflow, the trials table.
+
+One launch of ``rotsweep run``::
+
+    storage/                    --storage (a shared path or URI; default: --out)
+      study.json                what the study is
+      progress.json             the trial book (study/book.py): every trial's state
+      tune/<name>/              Tune's experiment state and per-trial checkpoints
+      results/<table>/...       the Parquet tables (trials write theirs; the driver `trials`)
+      artifacts/<trial_id>/     figures and configs made by trials (the driver uploads them)
+      mlflow_runs/<trial>.json  the trial → MLflow run map (and the parent run)
+      done/<trial_id>.json      final results of finished trials (replayed on resume)
+      state/<trial_id>.pt       pre-training state after the last epoch of running trials
+      cache/                    content-addressed pre-training checkpoints and HoG curves
+    out/study.json, out/mlflow.db   (local: what `status` and the default MLflow store use)
+
+``--resume`` restores Tune's experiment (finished trials stay finished, unfinished ones continue
+from their saved state, the Optuna searcher's state comes back with it) and re-attaches MLflow
+runs; see trainables/tune.py and study/tracking.py.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import ray
 from ray import tune
 
 from analysis.tables import write_part
+from study.book import TrialBook, TrialRecord
+from study.cluster import (
+    StudyError,
+    check_client_options,
+    check_resources,
+    check_storage_visible,
+    start_ray,
+)
 from study.config import StudyConfig
 from study.hog import hog_jobs, run_hog_job
-from study.progress import ProgressCallback, trial_error
+from study.orientation import orientation_jobs, run_orientation_job
+from study.progress import ProgressCallback, last_line
+from study.search import build_tune_config, param_space_axes
 from study.tracking import MlflowCallback, Tracker, default_tracking_uri
-from trainables.config import parse_trial, to_dict
-from trainables.config.overrides import apply_overrides
+from trainables.config import to_dict
 from trainables.storage import exists, join, read_bytes, write_bytes
-from trainables.trial import trial_params
-from trainables.tune import rotsweep_trainable
+from trainables.tune import rotsweep_trainable, trial_config
+
+MLFLOW_STATUS = {"FINISHED": "FINISHED", "STOPPED": "FINISHED", "FAILED": "FAILED"}
 
 
 @dataclass(frozen=True)
@@ -30,14 +61,17 @@ class RunOptions:
     """How and where a study runs (the command line's options).
 
     Attributes:
-        out: the study folder (local): MLflow's SQLite file and the report go here.
+        out: the study folder (local): ``study.json``, MLflow's SQLite file, the report.
         storage: where Tune state, checkpoints, artifacts and tables go (a shared path or a
             ``pyarrow.fs`` URI); defaults to ``out``.
-        address: an existing Ray cluster (``auto``, ``ray://host:port``); local Ray if None.
+        address: an existing Ray cluster (``auto``, ``host:port``, ``ray://host:port``); a
+            local Ray instance if None.
         tracking_uri: MLflow tracking URI; SQLite in ``out`` if None.
         resume: continue the study found in ``storage``.
         verbose: show Ray Tune's own progress table as well.
         num_cpus: CPUs of a local Ray instance (all of this machine's by default).
+        trainable: the Tune function trainable (default: the rotsweep trial); the overhead
+            benchmark and fault-injection tests pass their own.
     """
 
     out: str
@@ -47,174 +81,250 @@ class RunOptions:
     resume: bool = False
     verbose: bool = False
     num_cpus: int | None = None
+    trainable: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass
 class StudyResult:
-    """What a finished launch reports back."""
+    """What a launch reports back: trial counts by status, where things went, what failed."""
 
     n_trials: int
-    n_finished: int
-    n_failed: int
+    counts: dict[str, int]
     wall_s: float
     results_root: str
     tracking_uri: str
     mlflow_note: str
     errors: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_failed(self) -> int:
+        return self.counts.get("FAILED", 0)
+
+    @property
+    def n_finished(self) -> int:
+        return self.counts.get("FINISHED", 0)
 
 
 def layout(storage: str) -> dict[str, str]:
     """The folders of a study under its storage root."""
-    return {
-        "results_root": join(storage, "results"),
-        "cache_root": join(storage, "cache"),
-        "artifacts_root": join(storage, "artifacts"),
-        "runs_root": join(storage, "mlflow_runs"),
-        "tune_root": join(storage, "tune"),
-    }
+    names = {"results_root": "results", "cache_root": "cache", "artifacts_root": "artifacts",
+             "runs_root": "mlflow_runs", "done_root": "done", "state_root": "state",
+             "tune_root": "tune"}
+    return {key: join(storage, name) for key, name in names.items()}
 
 
-def search_space(study: StudyConfig) -> dict[str, Any]:
-    """Tune's ``axes`` sub-space: grid axes and searched hyper-parameters, by dotted key."""
-    space: dict[str, Any] = {k: tune.grid_search(list(v)) for k, v in study.keys.axes.items()}
-    for key, p in study.params.items():
-        if p.kind == "uniform":
-            space[key] = tune.uniform(p.low, p.high)
-        elif p.kind == "loguniform":
-            space[key] = tune.loguniform(p.low, p.high)
-        elif p.kind == "randint":
-            space[key] = tune.randint(int(p.low), int(p.high))  # type: ignore[arg-type]
-        else:
-            space[key] = tune.choice(list(p.values))
-    return space
+def study_meta(study: StudyConfig, storage: str) -> bytes:
+    """``study.json``: the study, its axes, its base trial and where its storage is."""
+    return json.dumps({"name": study.name, "source": study.source, "n_trials": study.n_trials(),
+                       "storage": storage, "axes": {k: list(v) for k, v in study.keys.axes.items()},
+                       "base": to_dict(study.base)}, indent=2).encode()
 
 
-def tune_config(study: StudyConfig) -> tune.TuneConfig:
-    """Search algorithm, scheduler and concurrency from ``search`` and ``max_concurrent``."""
-    s = study.keys.search
-    search_alg = scheduler = None
-    if s.algorithm == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
-
-        search_alg = OptunaSearch(metric=s.metric, mode=s.mode, seed=study.base.seed)
-    if s.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        scheduler = ASHAScheduler(time_attr="epoch", grace_period=s.grace_period,
-                                  max_t=max(study.base.train.epochs, s.grace_period))
-    needs_metric = search_alg is not None or scheduler is not None
-    return tune.TuneConfig(
-        metric=s.metric if needs_metric else None,
-        mode=s.mode if needs_metric else None,
-        num_samples=s.num_samples,
-        search_alg=search_alg,
-        scheduler=scheduler,
-        max_concurrent_trials=study.keys.max_concurrent or None,
-    )
-
-
-def start_ray(opts: RunOptions) -> None:
-    """Join ``opts.address`` or start a local instance (quietly)."""
-    if ray.is_initialized():
+def check_fresh(study: StudyConfig, storage: str, resume: bool) -> None:
+    """Refuse to start a second, unrelated sweep over an existing one's tables and runs."""
+    if resume or not exists(join(storage, "study.json")):
         return
-    # per-epoch checkpoints of small trials are cheap; Tune's warning about them is noise
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    quiet = ray.LoggingConfig(log_level="WARNING")
-    if opts.address:
-        ray.init(address=opts.address, logging_config=quiet)
-    else:
-        ray.init(num_cpus=opts.num_cpus or os.cpu_count(), include_dashboard=False,
-                 logging_config=quiet)
+    name = json.loads(read_bytes(join(storage, "study.json"))).get("name")
+    raise StudyError(f"{storage} already holds study {name!r}; pass --resume to continue it "
+                     "(finished trials are kept), or choose another --out/--storage")
 
 
-def run_study(study: StudyConfig, opts: RunOptions) -> StudyResult:
-    """Run every trial of ``study`` and write its tables; see :class:`RunOptions`."""
-    start = time.perf_counter()
-    storage = opts.storage or os.path.abspath(opts.out)
+def build_tuner(study: StudyConfig, opts: RunOptions, storage: str, uri: str) -> tune.Tuner:
+    """A new Tuner, or the restored one with ``opts.resume`` when an experiment exists."""
     paths = layout(storage)
-    os.makedirs(opts.out, exist_ok=True)
-    write_bytes(join(storage, "study.json"), json.dumps(
-        {"name": study.name, "source": study.source, "n_trials": study.n_trials(),
-         "axes": {k: list(v) for k, v in study.keys.axes.items()},
-         "base": to_dict(study.base)}, indent=2).encode())
-    uri = opts.tracking_uri or default_tracking_uri(opts.out)
-    tracker = Tracker(uri, study.name, paths["runs_root"])
-    parent_file = join(paths["runs_root"], "_parent.json")
-    parent_id = json.loads(read_bytes(parent_file))["run_id"] if (
-        opts.resume and exists(parent_file)) else None
-    tracker.start_parent(f"{study.name} launch", {"study.source": study.source,
-                                                  "study.n_trials": study.n_trials()}, parent_id)
-    if tracker.parent_id and not parent_id:
-        write_bytes(parent_file, json.dumps({"run_id": tracker.parent_id}).encode())
-
-    start_ray(opts)
-    hog_refs = [ray.remote(num_cpus=1)(run_hog_job).remote(job, study.name, paths)
-                for job in hog_jobs(study)]
-
-    base = to_dict(study.base)
-
-    def params_of(config: Mapping[str, Any]) -> dict[str, Any]:
-        return trial_params(parse_trial(apply_overrides(config["base"], config.get("axes", {}))))
-
-    progress = ProgressCallback(study.n_trials(), study.keys.search.metric)
-    mlflow_cb = MlflowCallback(tracker, params_of, paths["artifacts_root"])
-    callbacks = [mlflow_cb, progress]
     trainable = tune.with_resources(
-        rotsweep_trainable, {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu})
-    param_space = {"base": base, "axes": search_space(study),
+        opts.trainable or rotsweep_trainable,
+        {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu})
+    param_space = {"base": to_dict(study.base), "axes": param_space_axes(study),
                    "runtime": {k: v for k, v in paths.items() if k != "tune_root"}}
+    experiment = join(paths["tune_root"], study.name)
+    if opts.resume and tune.Tuner.can_restore(experiment):
+        # callbacks, searcher and scheduler come back from the experiment's pickle
+        return tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
+                                  resume_errored=True, param_space=param_space)
+    callbacks = [
+        MlflowCallback(uri, study.name, paths["runs_root"], paths["artifacts_root"]),
+        ProgressCallback(storage, study.n_trials(), study.keys.search.metrics[0]),
+    ]
     run_config = tune.RunConfig(
         name=study.name,
         storage_path=paths["tune_root"],
         failure_config=tune.FailureConfig(max_failures=study.keys.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         callbacks=callbacks,
         verbose=1 if opts.verbose else 0,
     )
-    experiment = join(paths["tune_root"], study.name)
-    if opts.resume and tune.Tuner.can_restore(experiment):
-        tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
-                                   resume_errored=True, param_space=param_space)
-    else:
-        tuner = tune.Tuner(trainable, param_space=param_space, tune_config=tune_config(study),
-                           run_config=run_config)
-    tuner.fit()
-    ray.get(hog_refs)
+    return tune.Tuner(trainable, param_space=param_space, tune_config=build_tune_config(study),
+                      run_config=run_config)
 
-    errors = write_trials_table(progress.trials, study, paths["results_root"], mlflow_cb.run_ids)
-    n, n_failed = len(progress.trials), len(errors)
-    tracker.end_parent("FAILED" if n and n_failed == n else "FINISHED")
+
+def tune_env(verbose: bool) -> dict[str, str]:
+    """Environment of Ray Tune's driver for a study (set here and, under Ray Client, on the
+    head node where the driver runs)."""
+    env = {
+        # per-epoch checkpoints of small trials are cheap; Tune's warning about them is noise
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+        # a trial reports per-epoch results and one final result with other keys; Tune's check
+        # that every result carries every metric would reject that, so the study's metrics are
+        # checked against what trials report when the study file is validated instead
+        "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+    }
+    if not verbose:
+        # the new output engine prints an experiment header even at verbose=0, and a failed
+        # trial gets one progress line and a row in `trials`, not Tune's tracebacks
+        env.update(RAY_AIR_NEW_OUTPUT="0", TUNE_PRINT_ALL_TRIAL_ERRORS="0")
+    return env
+
+
+def quiet_tune(verbose: bool) -> dict[str, str]:
+    """Apply :func:`tune_env` here (the user's own settings win) and mute Tune's log lines that
+    the progress summary replaces; returns the environment."""
+    env = tune_env(verbose)
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    if not verbose:
+        # on resume, Tune warns about trials that never reported (they simply had not started)
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+        if _DROP_INCOMPLETE not in logging.getLogger("ray.tune.tune").filters:
+            logging.getLogger("ray.tune.tune").addFilter(_DROP_INCOMPLETE)
+    return {key: os.environ[key] for key in env}
+
+
+class _DropIncomplete(logging.Filter):
+    """Drops Tune's closing "Trials did not complete: [...]" (the summary lists failures)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
+
+
+_DROP_INCOMPLETE = _DropIncomplete()
+
+
+def run_hog(study: StudyConfig, storage: str) -> list[Any]:
+    """Start the study's data-only jobs as Ray tasks beside the trials: the HoG-SVM curves and
+    the gradient-orientation histograms, one per distinct dataset, both cached."""
+    paths = layout(storage)
+    orientation = ray.remote(num_cpus=1)(run_orientation_job)
+    refs = [orientation.remote(job, study.name, paths) for job in orientation_jobs(study)]
+    hog_axes = [k for k in study.keys.axes if k == "hog" or k.startswith("hog.")]
+    if not study.base.hog.enabled and not hog_axes:
+        return refs  # without parsing every grid point to find out
+    task = ray.remote(num_cpus=1)(run_hog_job)
+    return refs + [task.remote(job, study.name, paths) for job in hog_jobs(study)]
+
+
+def wait_hog(refs: list[Any]) -> list[str]:
+    """Wait for the HoG jobs; their errors as messages (the study's trials are unaffected)."""
+    problems = []
+    for ref in refs:
+        try:
+            ray.get(ref)
+        except Exception as err:  # a failed job must not lose the trials' tables
+            problems.append(f"data job (HoG-SVM or orientation) failed: "
+                            f"{last_line(str(err))}")
+    return problems
+
+
+def run_study(study: StudyConfig, opts: RunOptions) -> StudyResult:
+    """Run every trial of ``study`` and write its tables; see :class:`RunOptions`.
+
+    Raises:
+        StudyError: the launch cannot start as asked (existing study without ``resume``, a
+            storage some node cannot see, resources no node has, Ray Client with SQLite).
+    """
+    start = time.perf_counter()
+    storage = opts.storage or os.path.abspath(opts.out)
+    paths = layout(storage)
+    uri = opts.tracking_uri or default_tracking_uri(opts.out)
+    check_client_options(opts.address, opts.storage, uri)
+    check_fresh(study, storage, opts.resume)
+    env = quiet_tune(opts.verbose)
+    start_ray(opts.address, opts.num_cpus, env)
+    warnings = [w for w in [check_resources(
+        {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu},
+        local=not opts.address)] if w]
+    if opts.address:
+        check_storage_visible(storage)
+
+    os.makedirs(opts.out, exist_ok=True)
+    meta = study_meta(study, storage)
+    write_bytes(join(storage, "study.json"), meta)
+    if os.path.abspath(opts.out) != os.path.abspath(storage):
+        write_bytes(os.path.join(os.path.abspath(opts.out), "study.json"), meta)
+    tracker = Tracker.shared(uri, study.name, paths["runs_root"], fresh=True,
+                             resuming=opts.resume)
+    tracker.start_parent(f"{study.name} launch", {"study.source": study.source,
+                                                  "study.n_trials": study.n_trials()}, storage)
+    hog_refs = run_hog(study, storage)
+    try:
+        build_tuner(study, opts, storage, uri).fit()
+        warnings += wait_hog(hog_refs)
+    finally:  # even when Tune itself fails: the table of what ran, and no run left RUNNING
+        book = finish_launch(study, storage, tracker)
+    counts = book.counts()
     return StudyResult(
-        n_trials=n, n_finished=n - n_failed, n_failed=n_failed,
-        wall_s=time.perf_counter() - start, results_root=paths["results_root"],
-        tracking_uri=uri, mlflow_note=tracker.summary(), errors=errors)
+        n_trials=len(book.trials), counts=counts, wall_s=time.perf_counter() - start,
+        results_root=paths["results_root"], tracking_uri=uri, mlflow_note=tracker.summary(),
+        errors={t: r.error or "error" for t, r in book.trials.items() if r.status == "FAILED"},
+        warnings=warnings)
 
 
-def write_trials_table(trials: list[Any], study: StudyConfig, results_root: str,
-                       run_ids: Mapping[str, str | None]) -> dict[str, str]:
-    """One ``trials`` row per Tune trial (status, error, config); returns ``trial_id -> error``."""
-    errors: dict[str, str] = {}
-    for trial in trials:
-        config = trial.config or {}
-        cfg = parse_trial(apply_overrides(config.get("base", {}), config.get("axes", {})))
-        error = trial_error(trial) if trial.status == "ERROR" else None
-        if error:
-            errors[trial.trial_id] = error
-        last = trial.last_result or {}
-        row = {"study": study.name, "dataset": cfg.data.name, "trial_id": trial.trial_id,
-               "status": "FAILED" if trial.status == "ERROR" else "FINISHED"
-               if last.get("done") else str(trial.status),
-               "error": error, "config_json": json.dumps(to_dict(cfg), sort_keys=True),
-               "mlflow_run_id": run_ids.get(trial.trial_id), "wall_s": last.get("wall_s")}
-        write_part(results_root, "trials", [row], key=trial.trial_id)
-    return errors
+def finish_launch(study: StudyConfig, storage: str, tracker: Tracker) -> TrialBook:
+    """Write the ``trials`` table from the book, end the MLflow runs; returns the book."""
+    book = TrialBook.load(storage)
+    statuses = {tid: MLFLOW_STATUS.get(rec.status, "KILLED") for tid, rec in book.trials.items()}
+    tracker.reconcile(statuses)
+    counts = book.counts()
+    stopped_short = counts.get("INTERRUPTED", 0) + counts.get("RUNNING", 0)
+    failed_all = bool(book.trials) and counts.get("FAILED", 0) == len(book.trials)
+    tracker.end_parent("KILLED" if stopped_short else "FAILED" if failed_all else "FINISHED")
+    write_trials_table(book, study, layout(storage))
+    return book
 
 
-def print_result(res: StudyResult, stream: Any = sys.stdout) -> None:
-    """The closing lines of ``rotsweep run``."""
-    print(f"{res.n_finished}/{res.n_trials} trials finished, {res.n_failed} failed; "
+def trials_rows(book: TrialBook, study: StudyConfig, paths: dict[str, str]
+                ) -> list[dict[str, Any]]:
+    """One ``trials`` row per trial of the book: status, error, config, MLflow run, wall time."""
+    base = to_dict(study.base)
+    rows = []
+    for rec in book.trials.values():
+        cfg = trial_config({"base": base, "axes": rec.axes})
+        rows.append({"study": study.name, "dataset": cfg.data.name, "trial_id": rec.trial_id,
+                     "status": rec.status, "error": rec.error if rec.status == "FAILED" else None,
+                     "config_json": json.dumps(to_dict(cfg), sort_keys=True),
+                     "mlflow_run_id": run_id_of(paths["runs_root"], rec),
+                     "wall_s": rec.wall_s})
+    return rows
+
+
+def run_id_of(runs_root: str, rec: TrialRecord) -> str | None:
+    path = join(runs_root, f"{rec.trial_id}.json")
+    return json.loads(read_bytes(path)).get("run_id") if exists(path) else None
+
+
+def write_trials_table(book: TrialBook, study: StudyConfig, paths: dict[str, str]) -> None:
+    """The ``trials`` table: one part per dataset, rewritten whole at the end of each launch
+    (the book holds every trial of every launch, so nothing is lost or doubled)."""
+    rows = trials_rows(book, study, paths)
+    if rows:
+        # object columns: pandas would turn the None of a string column into NaN
+        write_part(paths["results_root"], "trials", pd.DataFrame(rows, dtype=object),
+                   key="trials")
+
+
+def print_result(res: StudyResult, stream: Any = None) -> None:
+    """The closing lines of ``rotsweep run`` (to ``sys.stdout`` as it is at call time)."""
+    stream = stream or sys.stdout
+    c = res.counts
+    extra = "".join(f", {c[s]} {s.lower()}" for s in ("STOPPED", "INTERRUPTED", "RUNNING")
+                    if c.get(s))
+    print(f"{res.n_finished}/{res.n_trials} trials finished, {res.n_failed} failed{extra}; "
           f"tables in {res.results_root}", file=stream)
     for trial_id, err in res.errors.items():
-        print(f"  FAILED {trial_id}: {err.splitlines()[-1][:300]}", file=stream)
+        print(f"  FAILED {trial_id}: {last_line(err)}", file=stream)
+    for warning in res.warnings:
+        print(f"  warning: {warning}", file=stream)
+    if c.get("INTERRUPTED") or c.get("RUNNING"):
+        print("  interrupted: continue with the same command and --resume", file=stream)
     print(res.mlflow_note, file=stream)
     print(f"wall time: {res.wall_s:.1f} s", file=stream)

@@ -1,36 +1,77 @@
-"""``rotsweep status DIR``: what a study folder holds, from its tables and MLflow run map."""
+"""``rotsweep status DIR``: a study's trials done / running / failed, while it runs or after.
+
+Reads the trial book (``progress.json``, kept current by the driver at every trial event) from
+the study's storage, which ``DIR/study.json`` names, so it works for a running study, one whose
+driver was killed, and one stored on a URI. Trials the book calls RUNNING are shown as
+interrupted when the driver is no longer alive.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from pathlib import Path
 
 from analysis.tables import read_table, table_exists
+from study.book import TrialBook
+from trainables.storage import join
+
+TABLE_COLUMNS = (("trials", "status"), ("pretext", "epoch"), ("saliency", "eval_angle"),
+                 ("hog_svm", "angle"), ("probe", "value"))
+
+
+def driver_state(book: TrialBook) -> tuple[str, bool]:
+    """A phrase about the study's driver, and whether it may still be running."""
+    d = book.driver
+    if not d:
+        return "no launch recorded", False
+    if d.get("ended"):
+        return "last launch ended", False
+    age = time.time() - float(d.get("heartbeat", d.get("started", 0)))
+    where = f"pid {d.get('pid')} on {d.get('host')}, last update {age:.0f} s ago"
+    if d.get("host") == socket.gethostname():
+        try:
+            os.kill(int(d["pid"]), 0)
+        except (ProcessLookupError, PermissionError, KeyError, ValueError):
+            return f"driver gone ({where}): interrupted, continue with --resume", False
+        return f"running ({where})", True
+    return f"running on another host? ({where})", True
 
 
 def study_status(folder: Path) -> str:
-    """A few lines: the study, trials finished / failed / without a final row, table sizes."""
-    meta_file = folder / "study.json"
+    """A few lines: the study, its driver, trials per status (and each running or failed one),
+    table sizes."""
+    meta_file = Path(folder) / "study.json"
     if not meta_file.exists():
         return f"{folder}: not a rotsweep study folder (no study.json)"
     meta = json.loads(meta_file.read_text())
-    results = folder / "results"
-    lines = [f"study {meta['name']!r} ({meta['source']}): {meta['n_trials']} trials planned"]
-    started = len([p for p in (folder / "mlflow_runs").glob("*.json")
-                   if not p.name.startswith("_")])
-    if table_exists(results, "trials"):
-        trials = read_table(results, "trials")
-        counts = trials["status"].value_counts().to_dict()
-        finished, failed = counts.get("FINISHED", 0), counts.get("FAILED", 0)
-        lines.append(f"  finished {finished}, failed {failed}, "
-                     f"running or interrupted {max(started - finished - failed, 0)}")
-        for row in trials[trials["status"] == "FAILED"].itertuples():
-            last = (row.error or "").strip().splitlines()[-1:] or [""]
-            lines.append(f"  FAILED {row.trial_id}: {last[0][:200]}")
-    else:
-        lines.append(f"  started {started}, none finished yet (no trials table)")
-    for table, column in (("pretext", "epoch"), ("saliency", "eval_angle"),
-                          ("hog_svm", "angle"), ("probe", "value")):
+    storage = meta.get("storage") or str(Path(folder).absolute())
+    book = TrialBook.load(storage)
+    phrase, alive = driver_state(book)
+    lines = [f"study {meta['name']!r} ({meta['source']}): {meta['n_trials']} trials planned; "
+             f"{phrase}"]
+    counts = book.counts()
+    running = counts.get("RUNNING", 0)
+    lines.append(
+        f"  finished {counts.get('FINISHED', 0)}, failed {counts.get('FAILED', 0)}, "
+        f"{'running' if alive else 'interrupted'} {running + counts.get('INTERRUPTED', 0)}, "
+        f"stopped early {counts.get('STOPPED', 0)}, "
+        f"not started {max(meta['n_trials'] - len(book.trials), 0)}")
+    for rec in book.trials.values():
+        axes = ", ".join(f"{k}={v}" for k, v in rec.axes.items())
+        if rec.status in ("RUNNING", "INTERRUPTED"):
+            epoch = f" epoch {rec.epoch}" if rec.epoch else ""
+            retried = f", {rec.failures} failure(s) so far" if rec.failures else ""
+            lines.append(f"  {'RUNNING' if alive else 'INTERRUPTED'} {rec.trial_id} ({axes})"
+                         f"{epoch}{retried}")
+        elif rec.status == "FAILED":
+            last = (rec.error or "").strip().splitlines()[-1:] or ["error"]
+            lines.append(f"  FAILED {rec.trial_id} ({axes}) after {rec.failures} failure(s): "
+                         f"{last[0][:200]}")
+    results = join(storage, "results")
+    for table, column in TABLE_COLUMNS:
         if table_exists(results, table):
             n_rows = len(read_table(results, table, columns=[column]))
             lines.append(f"  {table}: {n_rows} rows")

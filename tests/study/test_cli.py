@@ -78,4 +78,26 @@ def test_run_then_report_then_status(tmp_path: Path, ray_local: Any, tiny: Any,
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "per_angle.png").stat().st_size > 0
     assert main(["status", str(out)]) == 0
-    assert "finished 1, failed 0" in capsys.readouterr().out
+    status = capsys.readouterr().out
+    assert "finished 1," in status and "failed 0" in status and "interrupted 0" in status
+
+
+def test_validate_reads_the_datasets_and_names_a_missing_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study_file = tmp_path / "s.yaml"
+    study_file.write_text(yaml.safe_dump({"name": "d", "data": {"name": "kvasir_seg",
+                                                                "root": "nowhere"}}))
+    assert main(["validate", str(study_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/nowhere: no such folder" in err or "nowhere: no such folder" in err
+    assert main(["validate", str(study_file), "--no-data"]) == 0
+
+
+@pytest.mark.data
+def test_validate_real_samples_study(shared_data: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROTSWEEP_DATA", str(shared_data))
+    assert main(["validate", str(REPO / "conf/studies/real_samples.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "data kvasir_seg at" in out and "60 usable items" in out
+    assert "study 'real_samples' is valid: 9 trials" in out

@@ -101,3 +101,39 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     bad.write_text("- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping at the top level"):
         load_study(bad)
+
+
+def test_environment_variables_and_relative_paths(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, {"name": "x", "data": {"home": "${RS_TEST_HOME:-fallback}"},
+                            "axes": {"data": [{"name": "synthetic", "home": "a"},
+                                              {"name": "synthetic"}]}})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RS_TEST_HOME", raising=False)
+    study = load_study(path)
+    assert study.base.data.home == str(tmp_path / "fallback")
+    homes = [study.trial(p).data.home for p in study.grid()]
+    assert homes == [str(tmp_path / "a"), str(tmp_path / "fallback")]
+    monkeypatch.setenv("RS_TEST_HOME", "/data/elsewhere")
+    assert load_study(path).base.data.home == "/data/elsewhere"
+    plain = write(tmp_path, {"name": "y"})
+    assert load_study(plain).base.data.home == str(tmp_path)  # unset: where rotsweep runs
+
+
+def test_downstream_sets_and_weights_get_absolute_paths(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from study.config import absolute_paths
+
+    raw = {"data": {"home": "d"}, "model": {"weights": "w.pth"},
+           "probe": {"downstream": [{"name": "cifar10", "root": "c10"},
+                                    {"name": "digits", "home": "/abs"}]},
+           "axes": {"data": [{"name": "kvasir_seg", "root": "k"}],
+                    "probe.downstream": [[{"name": "svhn", "root": "s"}]]}}
+    out = absolute_paths(raw, tmp_path)
+    assert out["data"]["home"] == str(tmp_path / "d")
+    assert out["model"]["weights"] == str(tmp_path / "w.pth")
+    assert [d["home"] for d in out["probe"]["downstream"]] == [str(tmp_path), "/abs"]
+    assert "home" not in out["axes"]["data"][0]  # merged into the base data: keeps its home
+    assert out["axes"]["probe.downstream"][0][0]["home"] == str(tmp_path)
+    assert absolute_paths({"data": {"home": "s3://bucket/x"}}, tmp_path)["data"]["home"] == (
+        "s3://bucket/x")
