@@ -350,6 +350,28 @@ def _check_grid(keys: StudyKeys, base: TrialConfig, params: Mapping[str, SearchP
         except ConfigError as err:
             problems.extend(f"{source}: search.params.{dotted}: {q}" for q in err.problems)
     problems.extend(f"{source}: {p}" for p in search_problems(keys, base, params))
+    if not problems:
+        problems.extend(f"{source}: {p}" for p in label_problems(keys, base))
+
+
+def label_problems(keys: StudyKeys, base: TrialConfig) -> list[str]:
+    """Different data on the axes under one ``dataset`` label would pool their curves in every
+    table (rectangles and discs both as ``synthetic``): each needs its own ``data.label``."""
+    from dataclasses import replace
+
+    from trainables.config import config_hash
+
+    base_dict = to_dict(base)
+    points = [dict(zip(keys.axes, combo, strict=True))
+              for combo in itertools.islice(itertools.product(*keys.axes.values()), 10_000)]
+    seen: dict[str, set[str]] = {}
+    for point in points:
+        data = parse_trial(apply_overrides(base_dict, point)).data
+        key = config_hash(replace(data, n_train=None, n_eval=1, label=None))
+        seen.setdefault(data.tag, set()).add(key)
+    return [f"data: the axes give {len(v)} different datasets the one label {tag!r}; give "
+            f"each its own data.label (e.g. data: [{{..., label: {tag}_a}}, ...])"
+            for tag, v in sorted(seen.items()) if len(v) > 1]
 
 
 def search_problems(keys: StudyKeys, base: TrialConfig, params: Mapping[str, SearchParam]

@@ -27,7 +27,7 @@ from trainables.storage import exists, join, read_bytes, write_bytes
 def hog_key(cfg: TrialConfig) -> str:
     """Hash of what the HoG curve depends on: the data, the angles, the HoG settings, the crop
     (not ``hog.n_jobs``, which changes the speed only: the curve is the same)."""
-    data = replace(cfg.data, n_train=None, n_eval=1)
+    data = replace(cfg.data, n_train=None, n_eval=1, label=None)
     hog = replace(cfg.hog, n_jobs=1)
     return config_hash({"data": to_dict(data), "hog": to_dict(hog),
                         "angles": list(cfg.saliency.eval_angles), "crop": cfg.pretext.crop})
@@ -70,6 +70,6 @@ def run_hog_job(job: dict[str, Any], study: str, paths: dict[str, str]) -> int:
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         write_bytes(cached, buf.getvalue())
-    frame = frame.assign(study=study, dataset=cfg.data.name)
+    frame = frame.assign(study=study, dataset=cfg.data.tag)
     write_part(paths["results_root"], "hog_svm", frame, key=key)
     return len(frame)

@@ -31,7 +31,7 @@ VERSION = 1  # bump when the computation changes, so cached rows are not reused
 
 def orientation_key(cfg: TrialConfig) -> str:
     """Hash of what the histogram depends on: the data, the images chosen, the crop, the bins."""
-    data = replace(cfg.data, n_train=None, n_eval=1)
+    data = replace(cfg.data, n_train=None, n_eval=1, label=None)
     return config_hash({"data": to_dict(data), "n_images": cfg.hog.n_images,
                         "crop": cfg.pretext.crop, "n_bins": N_BINS, "version": VERSION})
 
@@ -80,6 +80,6 @@ def run_orientation_job(job: dict[str, Any], study: str, paths: dict[str, str]) 
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         write_bytes(cached, buf.getvalue())
-    frame = frame.assign(study=study, dataset=cfg.data.name)
+    frame = frame.assign(study=study, dataset=cfg.data.tag)
     write_part(paths["results_root"], "orientation", frame, key=key)
     return len(frame)

@@ -209,8 +209,9 @@ def run_hog(study: StudyConfig, storage: str) -> list[Any]:
     hog_axes = [k for k in study.keys.axes if k == "hog" or k.startswith("hog.")]
     if not study.base.hog.enabled and not hog_axes:
         return refs  # without parsing every grid point to find out
-    task = ray.remote(num_cpus=1)(run_hog_job)
-    return refs + [task.remote(job, study.name, paths) for job in hog_jobs(study)]
+    # a HoG job reserves the cores its joblib workers use (hog.n_jobs)
+    return refs + [ray.remote(num_cpus=job["hog"]["n_jobs"])(run_hog_job).remote(
+        job, study.name, paths) for job in hog_jobs(study)]
 
 
 def wait_hog(refs: list[Any]) -> list[str]:
@@ -289,7 +290,7 @@ def trials_rows(book: TrialBook, study: StudyConfig, paths: dict[str, str]
     rows = []
     for rec in book.trials.values():
         cfg = trial_config({"base": base, "axes": rec.axes})
-        rows.append({"study": study.name, "dataset": cfg.data.name, "trial_id": rec.trial_id,
+        rows.append({"study": study.name, "dataset": cfg.data.tag, "trial_id": rec.trial_id,
                      "status": rec.status, "error": rec.error if rec.status == "FAILED" else None,
                      "config_json": json.dumps(to_dict(cfg), sort_keys=True),
                      "mlflow_run_id": run_id_of(paths["runs_root"], rec),

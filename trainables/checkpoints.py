@@ -35,7 +35,7 @@ def determining_fields(cfg: TrialConfig) -> dict[str, Any]:
     ``data.home`` (where relative dataset roots are found, not which data), ``train.num_threads``
     and ``train.device`` (where, not what: CPU and CUDA runs of one config share a key).
     """
-    data = replace(cfg.data, n_eval=1)
+    data = replace(cfg.data, n_eval=1, label=None)  # the label names rows, not weights
     if getattr(data, "home", None) is not None:
         data = replace(data, home=None)
     model = to_dict(cfg.model)

@@ -72,7 +72,7 @@ def epoch_batches(data: Subset, cfg: TrialConfig) -> Callable[[int], Iterator[to
 
 
 def _meta(cfg: TrialConfig, ctx: TrialContext) -> dict[str, Any]:
-    return {"study": cfg.study, "dataset": cfg.data.name, "trial_id": ctx.trial_id,
+    return {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": ctx.trial_id,
             "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
             "train_angles": list(cfg.pretext.angles), "seed": cfg.seed}
 

@@ -93,7 +93,7 @@ def load_state(state_file: str, cfg: TrialConfig) -> TrainState | None:
 def pretext_rows(cfg: TrialConfig, trial_id: str, history: list[dict[str, Any]]
                  ) -> list[dict[str, Any]]:
     """The trial's ``pretext`` table rows (one per epoch so far)."""
-    meta = {"study": cfg.study, "dataset": cfg.data.name, "trial_id": trial_id,
+    meta = {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": trial_id,
             "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
             "train_angles": list(cfg.pretext.angles), "seed": cfg.seed}
     return [{**meta_pick(meta, "pretext"), **row} for row in history]

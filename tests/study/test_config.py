@@ -59,7 +59,8 @@ def test_set_values_are_yaml() -> None:
 
 def test_axes_of_whole_sections_merge(tmp_path: Path) -> None:
     path = write(tmp_path, {"name": "x", "axes": {
-        "data": [{"params": {"kind": "rectangles"}}, {"params": {"kind": "discs"}}],
+        "data": [{"params": {"kind": "rectangles"}, "label": "r"},
+                 {"params": {"kind": "discs"}, "label": "d"}],
         "seed": [0, 1]}})
     study = load_study(path)
     assert study.n_trials() == 4
@@ -106,8 +107,8 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
 def test_environment_variables_and_relative_paths(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, {"name": "x", "data": {"home": "${RS_TEST_HOME:-fallback}"},
-                            "axes": {"data": [{"name": "synthetic", "home": "a"},
-                                              {"name": "synthetic"}]}})
+                            "axes": {"data": [{"name": "synthetic", "home": "a", "label": "a"},
+                                              {"name": "synthetic", "label": "b"}]}})
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RS_TEST_HOME", raising=False)
     study = load_study(path)
@@ -137,3 +138,16 @@ def test_downstream_sets_and_weights_get_absolute_paths(tmp_path: Path,
     assert out["axes"]["probe.downstream"][0][0]["home"] == str(tmp_path)
     assert absolute_paths({"data": {"home": "s3://bucket/x"}}, tmp_path)["data"]["home"] == (
         "s3://bucket/x")
+
+
+def test_different_data_under_one_label_is_refused(tmp_path: Path) -> None:
+    kinds = {"name": "x", "axes": {"data.params.kind": ["rectangles", "discs"]}}
+    with pytest.raises(ConfigError, match="2 different datasets the one label 'synthetic'"):
+        load_study(write(tmp_path, kinds))
+    labelled = {"name": "x", "axes": {"data": [
+        {"params": {"kind": "rectangles"}, "label": "rectangles"},
+        {"params": {"kind": "discs"}, "label": "discs"}]}}
+    study = load_study(write(tmp_path, labelled))
+    assert sorted(study.trial(p).data.tag for p in study.grid()) == ["discs", "rectangles"]
+    sizes = {"name": "x", "axes": {"data.n_train": [8, 16], "seed": [0, 1]}}
+    assert load_study(write(tmp_path, sizes)).n_trials() == 4  # the same data: one label is fine

@@ -39,7 +39,9 @@ def reporter(tmp_path: Path, cfg: Any, seen: list[dict[str, Any]], crash_after: 
 @pytest.mark.ray
 def test_a_trial_resumed_from_its_state_equals_an_uninterrupted_one(
         ray_local: Any, tmp_path: Path, tiny: Any) -> None:
-    cfg = parse_trial(tiny(train={"epochs": 3, "batch_size": 16}))
+    # a labelled dataset: the per-epoch rows must land in the same part as the final ones
+    cfg = parse_trial(tiny(train={"epochs": 3, "batch_size": 16},
+                           data={**tiny()["data"], "label": "rects"}))
     whole: list[dict[str, Any]] = []
     rep, ctx = reporter(tmp_path / "whole", cfg, whole)
     run_trial(cfg, ctx, rep.report, save_state=rep.save_state)
@@ -59,6 +61,8 @@ def test_a_trial_resumed_from_its_state_equals_an_uninterrupted_one(
     assert seen[-1]["dice_mean"] == whole[-1]["dice_mean"]
     assert seen[-1]["device"] == "cpu" and seen[-1]["node_id"]
     assert not Path(rep.files["state"]).exists()  # the finished trial's state is removed
+    pretext = read_table(tmp_path / "cut" / "results", "pretext")
+    assert sorted(pretext.epoch) == [1, 2, 3] and set(pretext.dataset) == {"rects"}
     assert json.loads(Path(rep.files["done"]).read_text())["result"]["done"] is True
 
 

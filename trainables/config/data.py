@@ -32,6 +32,10 @@ class DataConfig:
         eval_fraction: share of the items held out for evaluation.
         skip_bad: skip unreadable or inconsistent items and report their count instead of failing.
         params: adapter-specific options, validated by the adapter (e.g. ``synthetic``'s ``kind``).
+        label: the dataset's name in the result tables (the ``dataset`` column and partition);
+            default ``name``. Studies that sweep several configurations of one adapter (the
+            synthetic kinds, two roots of ``image_folder_masks``) give each its own label, so
+            their curves are never pooled (``rotsweep validate`` insists).
     """
 
     name: str = "synthetic"
@@ -45,3 +49,9 @@ class DataConfig:
     eval_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})
     skip_bad: bool = False
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    label: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The ``dataset`` value of this data in every table: ``label``, else ``name``."""
+        return self.label or self.name
