@@ -204,7 +204,9 @@ def run_hog(study: StudyConfig, storage: str) -> list[Any]:
     """Start the study's data-only jobs as Ray tasks beside the trials: the HoG-SVM curves and
     the gradient-orientation histograms, one per distinct dataset, both cached."""
     paths = layout(storage)
-    orientation = ray.remote(num_cpus=1)(run_orientation_job)
+    # an orientation histogram is a few seconds of numpy: it reserves no core, so it never
+    # holds a node's only CPU while trials wait for one
+    orientation = ray.remote(num_cpus=0)(run_orientation_job)
     refs = [orientation.remote(job, study.name, paths) for job in orientation_jobs(study)]
     hog_axes = [k for k in study.keys.axes if k == "hog" or k.startswith("hog.")]
     if not study.base.hog.enabled and not hog_axes:
