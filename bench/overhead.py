@@ -109,7 +109,7 @@ def main() -> None:
     repeats = 2 if args.quick else 5
     sizes = (16, 64)
     quiet_tune(verbose=False)
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
              logging_config=ray.LoggingConfig(log_level="ERROR"))
     sides = {"bare": bare_tune, "rotsweep": rotsweep}
     times: dict[str, dict[int, list[float]]] = {side: {n: [] for n in sizes} for side in sides}

@@ -62,7 +62,9 @@ def start_ray(address: str | None, num_cpus: int | None, env: Mapping[str, str])
     elif address:
         ray.init(address=address, logging_config=quiet)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+        # "local": a new instance; with no address Ray would join any cluster already running
+        # on this machine (another user's `ray start`, another study's test cluster)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                  logging_config=quiet)
 
 

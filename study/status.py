@@ -14,12 +14,10 @@ import socket
 import time
 from pathlib import Path
 
+from analysis.schema import TABLES, columns
 from analysis.tables import read_table, table_exists
 from study.book import TrialBook
 from trainables.storage import join
-
-TABLE_COLUMNS = (("trials", "status"), ("pretext", "epoch"), ("saliency", "eval_angle"),
-                 ("hog_svm", "angle"), ("probe", "value"))
 
 
 def driver_state(book: TrialBook) -> tuple[str, bool]:
@@ -71,8 +69,8 @@ def study_status(folder: Path) -> str:
             lines.append(f"  FAILED {rec.trial_id} ({axes}) after {rec.failures} failure(s): "
                          f"{last[0][:200]}")
     results = join(storage, "results")
-    for table, column in TABLE_COLUMNS:
-        if table_exists(results, table):
-            n_rows = len(read_table(results, table, columns=[column]))
+    for table in TABLES:
+        if table_exists(results, table):  # one stored column is enough to count the rows
+            n_rows = len(read_table(results, table, columns=[columns(table)[2]]))
             lines.append(f"  {table}: {n_rows} rows")
     return "\n".join(lines)

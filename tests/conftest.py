@@ -31,7 +31,7 @@ def ray_local() -> Iterator[Any]:
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False,
                  logging_config=ray.LoggingConfig(log_level="WARNING"))
     yield ray
     ray.shutdown()
