@@ -30,8 +30,9 @@ def make_study(tiny: Any, axes: dict[str, Any], kind: str = "rectangles") -> Any
 
 def test_one_job_per_distinct_dataset(tiny: Any) -> None:
     assert len(orientation_jobs(make_study(tiny, {"pretext.angles": [[0], [90]]}))) == 1
-    assert len(orientation_jobs(make_study(
-        tiny, {"data.params.kind": ["rectangles", "diamonds"]}))) == 2
+    assert len(orientation_jobs(make_study(tiny, {"data": [
+        {"params": {"kind": "rectangles"}, "label": "rectangles"},
+        {"params": {"kind": "diamonds"}, "label": "diamonds"}]}))) == 2
 
 
 @pytest.mark.parametrize(("kind", "peaks"), [("rectangles", {0, 90}), ("diamonds", {45, 135})])
