@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
+# --resume: a second `make demo` finds the finished study and only re-makes the report
+# (`make clean` starts over)
 demo: $(VENV)/.installed
-	$(VENV)/bin/rotsweep run conf/studies/smoke.yaml --out $(OUT)
+	$(VENV)/bin/rotsweep run conf/studies/smoke.yaml --out $(OUT) --resume
 	$(VENV)/bin/rotsweep report $(OUT)
 
 test: $(VENV)/.installed
