@@ -7,6 +7,7 @@ its rows are content-addressed in the cache: a second study on the same data reu
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -54,22 +55,30 @@ def hog_images(cfg: TrialConfig) -> torch.Tensor:
     return images
 
 
+def write_cached_table(table: str, key: str, compute: Callable[[], list[dict[str, Any]]],
+                       study: str, dataset: str, paths: dict[str, str]) -> int:
+    """A data-only table's part: read from the content-addressed cache
+    (``<cache_root>/<table>/<key>.parquet``) or computed and cached, then written under the
+    study's results with its study and dataset; returns the number of rows."""
+    cached = join(paths["cache_root"], table, f"{key}.parquet")
+    if exists(cached):
+        frame = pq.read_table(io.BytesIO(read_bytes(cached))).to_pandas()
+    else:
+        frame = pd.DataFrame(compute())
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        write_bytes(cached, buf.getvalue())
+    write_part(paths["results_root"], table, frame.assign(study=study, dataset=dataset), key=key)
+    return len(frame)
+
+
 def run_hog_job(job: dict[str, Any], study: str, paths: dict[str, str]) -> int:
     """Compute (or reuse) one HoG-SVM curve and write it as a part of the study's table."""
     from trainables.config import parse_trial
 
     cfg = parse_trial(job)
-    key = hog_key(cfg)
-    cached = join(paths["cache_root"], "hog_svm", f"{key}.parquet")
-    if exists(cached):
-        frame = pq.read_table(io.BytesIO(read_bytes(cached))).to_pandas()
-    else:
-        rows = hog_svm_curve(hog_images(cfg), list(cfg.saliency.eval_angles), cfg.hog,
-                             cfg.pretext.crop)
-        frame = pd.DataFrame(rows)
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        write_bytes(cached, buf.getvalue())
-    frame = frame.assign(study=study, dataset=cfg.data.tag)
-    write_part(paths["results_root"], "hog_svm", frame, key=key)
-    return len(frame)
+    return write_cached_table(
+        "hog_svm", hog_key(cfg),
+        lambda: hog_svm_curve(hog_images(cfg), list(cfg.saliency.eval_angles), cfg.hog,
+                              cfg.pretext.crop),
+        study, cfg.data.tag, paths)

@@ -9,21 +9,17 @@ network sees (``data.image_size``), so hypotheses (a) and (b) describe the same 
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from typing import Any
 
-import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
-from analysis.tables import write_part
 from study.config import StudyConfig
+from study.hog import write_cached_table
 from trainables.config import TrialConfig, config_hash, to_dict
 from trainables.data import build_dataset
 from trainables.data.base import choose
 from trainables.orientation import orientation_rows
-from trainables.storage import exists, join, read_bytes, write_bytes
 
 N_BINS = 180  # 1° bins: the shift by any whole-degree eval angle is exact
 VERSION = 1  # bump when the computation changes, so cached rows are not reused
@@ -70,16 +66,7 @@ def run_orientation_job(job: dict[str, Any], study: str, paths: dict[str, str]) 
     from trainables.config import parse_trial
 
     cfg = parse_trial(job)
-    key = orientation_key(cfg)
-    cached = join(paths["cache_root"], "orientation", f"{key}.parquet")
-    if exists(cached):
-        frame = pq.read_table(io.BytesIO(read_bytes(cached))).to_pandas()
-    else:
-        frame = pd.DataFrame(orientation_rows(orientation_images(cfg), N_BINS,
-                                              cfg.pretext.crop))
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        write_bytes(cached, buf.getvalue())
-    frame = frame.assign(study=study, dataset=cfg.data.tag)
-    write_part(paths["results_root"], "orientation", frame, key=key)
-    return len(frame)
+    return write_cached_table(
+        "orientation", orientation_key(cfg),
+        lambda: orientation_rows(orientation_images(cfg), N_BINS, cfg.pretext.crop),
+        study, cfg.data.tag, paths)
