@@ -81,6 +81,11 @@ class Backbone(nn.Module):
             KeyError: ``block`` is not one of :attr:`block_names`.
         """
         self.check_block(block)
+        return self.run_blocks(x, block)
+
+    def run_blocks(self, x: torch.Tensor, block: str | None) -> torch.Tensor:
+        """Normalise the input, then apply the blocks in order up to and including ``block``
+        (all of them when ``None``)."""
         x = self.normalize_input(x)
         for name, module in self.blocks.items():
             x = module(x)

@@ -85,12 +85,7 @@ class VitBackbone(Backbone):
         if x.shape[-1] % PATCH or x.shape[-2] % PATCH:
             raise ValueError(f"vit_b_16 needs image sides that are multiples of {PATCH}, got "
                              f"{tuple(x.shape[-2:])} (set data.image_size accordingly)")
-        x = self.normalize_input(x)
-        for name, module in self.blocks.items():
-            x = module(x)
-            if name == block:
-                break
-        return x
+        return self.run_blocks(x, block)
 
     def source_key(self, key: str) -> str:
         rest = key.removeprefix("blocks.")
