@@ -100,7 +100,7 @@ def angle_means(table: pa.Table, metrics: Sequence[str] = ("dice",),
     second, bench/analysis.py).
 
     Args:
-        table: the ``saliency`` table as Arrow (:func:`analysis.tables.read_arrow`).
+        table: the ``saliency`` table as Arrow (:func:`rotsweep.tables.read_arrow`).
         metrics: metric columns.
         keys: what one curve is (those present are used).
 

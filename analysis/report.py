@@ -240,7 +240,7 @@ def make_report(folder: str | Path, *, study: str | None = None,
 
     Raises:
         FileNotFoundError: the folder has neither a ``saliency`` nor a ``hog_svm`` table.
-        analysis.tables.SchemaError: a table file is foreign, broken or of another version.
+        rotsweep.tables.SchemaError: a table file is foreign, broken or of another version.
     """
     from analysis.sections import build_document
 

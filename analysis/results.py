@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.schema import TABLES, columns
-from analysis.tables import read_arrow, table_exists
+from rotsweep.schema import TABLES, columns
+from rotsweep.tables import read_arrow, table_exists
 
 
 @dataclass
@@ -80,7 +80,7 @@ def load_results(folder: str | os.PathLike[str], *, study: str | None = None,
         study, datasets, trial_ids: optional filters, pushed down to the files.
 
     Raises:
-        analysis.tables.SchemaError: a file is foreign, broken or of another schema version.
+        rotsweep.tables.SchemaError: a file is foreign, broken or of another schema version.
     """
     root = results_root(folder)
     out = Results(root=root)

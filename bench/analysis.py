@@ -1,10 +1,10 @@
 """Benchmark: aggregating 10 million saliency rows per angle (issue 7's goal: under 5 s on 2 cores).
 
 Writes a ``saliency`` table the way trials do — one part per trial through
-:func:`analysis.tables.write_part`, seed 000's shape (75 images × 360 angles = 27,000 rows per
+:func:`rotsweep.tables.write_part`, seed 000's shape (75 images × 360 angles = 27,000 rows per
 trial, ~370 trials over three datasets) — then times, on that table:
 
-* ``aggregate_s`` — the figure the goal is about: :func:`analysis.tables.read_arrow` of the
+* ``aggregate_s`` — the figure the goal is about: :func:`rotsweep.tables.read_arrow` of the
   columns a per-angle mean needs (schema check of every file included, ``read_s``), then
   :func:`analysis.curves.angle_means`, the mean and count of Dice per (trial, angle) grouped
   in Arrow (``mean_s``);
@@ -40,7 +40,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis.curves import angle_means, curve_table
-from analysis.tables import read_arrow, write_part
+from rotsweep.tables import read_arrow, write_part
 
 N_IMAGES, N_ANGLES = 75, 360
 DATASETS = ("brats", "lung_mask", "kvasir_seg")

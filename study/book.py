@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainables.storage import exists, join, read_bytes, write_bytes
+from rotsweep.storage import exists, join, read_bytes, write_bytes
 
 BOOK_FILE = "progress.json"
 TERMINAL = ("FINISHED", "STOPPED", "FAILED")

@@ -18,7 +18,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from trainables.storage import exists, join, write_bytes
+from rotsweep.storage import exists, join, write_bytes
 
 
 class StudyError(RuntimeError):
@@ -114,7 +114,7 @@ def check_storage_visible(storage: str) -> None:
         found = ray.get([_sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
             node_id=n["NodeID"], soft=False)).remote(probe) for n in nodes])
     finally:
-        from analysis.tables import resolve
+        from rotsweep.storage import resolve
 
         fs, path = resolve(probe)
         with contextlib.suppress(OSError):

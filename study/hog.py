@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
-from analysis.tables import write_part
+from rotsweep.storage import exists, join, read_bytes, write_bytes
+from rotsweep.tables import write_part
 from study.config import StudyConfig
 from trainables.config import TrialConfig, config_hash, to_dict
 from trainables.data import build_dataset
 from trainables.data.base import choose
 from trainables.hog_svm import hog_svm_curve
-from trainables.storage import exists, join, read_bytes, write_bytes
 
 
 def hog_key(cfg: TrialConfig) -> str:

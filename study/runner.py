@@ -34,7 +34,8 @@ import pandas as pd
 import ray
 from ray import tune
 
-from analysis.tables import write_part
+from rotsweep.storage import exists, join, read_bytes, write_bytes
+from rotsweep.tables import write_part
 from study.book import TrialBook, TrialRecord
 from study.cluster import (
     StudyError,
@@ -50,7 +51,6 @@ from study.progress import ProgressCallback, last_line
 from study.search import build_tune_config, param_space_axes
 from study.tracking import MlflowCallback, Tracker, default_tracking_uri
 from trainables.config import to_dict
-from trainables.storage import exists, join, read_bytes, write_bytes
 from trainables.tune import rotsweep_trainable, trial_config
 
 MLFLOW_STATUS = {"FINISHED": "FINISHED", "STOPPED": "FINISHED", "FAILED": "FAILED"}

@@ -14,10 +14,10 @@ import socket
 import time
 from pathlib import Path
 
-from analysis.schema import TABLES, columns
-from analysis.tables import read_table, table_exists
+from rotsweep.schema import TABLES, columns
+from rotsweep.storage import join
+from rotsweep.tables import read_table, table_exists
 from study.book import TrialBook
-from trainables.storage import join
 
 
 def driver_state(book: TrialBook) -> tuple[str, bool]:

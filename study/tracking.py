@@ -35,10 +35,10 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from rotsweep.storage import exists, join, read_bytes, write_bytes
 from study.book import tune_status
 from study.metrics import EPOCH_METRICS, final_result_keys
 from trainables.probes.stage import METRIC_PREFIX, PROBE_EPOCH
-from trainables.storage import exists, join, read_bytes, write_bytes
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "rotsweep.trial_id"
@@ -235,7 +235,7 @@ class Tracker:
     def _upload(self, run_id: str, folder: str) -> None:
         import pyarrow.fs as pafs
 
-        from analysis.tables import resolve
+        from rotsweep.storage import resolve
 
         fs, path = resolve(folder)
         entries = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))

@@ -15,8 +15,9 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from rotsweep.storage import exists, join, read_bytes
 from trainables.config import TrialConfig, config_hash, to_dict
-from trainables.storage import exists, join, load_torch, read_bytes, save_torch
+from trainables.storage import load_torch, save_torch
 
 # Part of every key: bump it when a code change makes old checkpoints wrong for new runs.
 FORMAT = 2

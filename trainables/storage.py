@@ -1,49 +1,17 @@
-"""Bytes in and out of the study's storage (a local path or a ``pyarrow.fs`` URI), atomically.
+"""Torch objects in and out of the study's storage (a local path or a ``pyarrow.fs`` URI).
 
-Workers never assume they see the driver's disk: checkpoints and artifacts go through here.
+Bytes go through :mod:`rotsweep.storage`, which the driver and the analysis share; this module
+adds only the (de)serialisation of tensors, atomically and without unpickling code.
 """
 
 from __future__ import annotations
 
 import io
-import uuid
 from typing import Any
 
-import pyarrow.fs as pafs
 import torch
 
-from analysis.tables import resolve
-
-
-def join(root: str, *parts: str) -> str:
-    """``root/part/...`` for a path or a URI."""
-    return "/".join([root.rstrip("/"), *parts])
-
-
-def exists(target: str) -> bool:
-    fs, path = resolve(target)
-    return fs.get_file_info(path).type == pafs.FileType.File
-
-
-def write_bytes(target: str, data: bytes) -> None:
-    """Write ``data`` to ``target`` under a temporary name, then rename it into place."""
-    fs, path = resolve(target)
-    parent, name = path.rsplit("/", 1)
-    fs.create_dir(parent, recursive=True)
-    tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with fs.open_output_stream(tmp) as sink:
-            sink.write(data)
-        fs.move(tmp, path)
-    finally:
-        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-            fs.delete_file(tmp)
-
-
-def read_bytes(target: str) -> bytes:
-    fs, path = resolve(target)
-    with fs.open_input_stream(path) as src:
-        return src.read()
+from rotsweep.storage import read_bytes, write_bytes
 
 
 def save_torch(obj: Any, target: str) -> None:

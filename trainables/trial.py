@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from analysis.tables import write_part
+from rotsweep.storage import join, write_bytes
+from rotsweep.tables import write_part
 from trainables import checkpoints
 from trainables.config import TrialConfig, flatten, to_dict
 from trainables.data import ImageSet, build_dataset, collate, load_split
@@ -24,7 +25,6 @@ from trainables.figures import angle_curve_png, saliency_grid_png
 from trainables.models import build_backbone
 from trainables.pretext import Pretext, build_pretext
 from trainables.probes.stage import probe_stage
-from trainables.storage import join, write_bytes
 from trainables.train import EpochMetrics, TrainState, pretrain, resolve_device
 
 Report = Callable[[dict[str, Any]], None]
@@ -208,7 +208,7 @@ def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dic
 
 def meta_pick(meta: dict[str, Any], table: str) -> dict[str, Any]:
     """The columns of ``meta`` that ``table`` has."""
-    from analysis.schema import columns
+    from rotsweep.schema import columns
 
     keep = set(columns(table))
     return {k: v for k, v in meta.items() if k in keep}

@@ -33,10 +33,11 @@ import ray
 import torch
 from ray import tune
 
-from analysis.tables import resolve, write_part
+from rotsweep.storage import exists, join, read_bytes, resolve, write_bytes
+from rotsweep.tables import write_part
 from trainables.config import TrialConfig, config_hash, parse_trial
 from trainables.config.overrides import apply_overrides
-from trainables.storage import exists, join, load_torch, read_bytes, save_torch, write_bytes
+from trainables.storage import load_torch, save_torch
 from trainables.train import TrainState, resolve_device
 from trainables.trial import TrialContext, meta_pick, run_trial
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.schema import columns
+from rotsweep.schema import columns
 
 Curve = Callable[[np.ndarray], np.ndarray]
 

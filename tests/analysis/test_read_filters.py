@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.tables import read_table, write_part
+from rotsweep.tables import read_table, write_part
 
 
 def test_unknown_filter_or_column_names_the_table_and_the_name(tmp_path: Path) -> None:

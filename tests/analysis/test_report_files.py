@@ -19,7 +19,7 @@ from result_tables import saliency_frame
 
 from analysis.report import make_report
 from analysis.results import load_results
-from analysis.tables import SchemaError, write_part
+from rotsweep.tables import SchemaError, write_part
 
 GRID = np.arange(0, 360, 15)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from analysis.curves import present_metrics
-from analysis.tables import read_table, table_exists
+from rotsweep.tables import read_table, table_exists
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.schema import SCHEMA_VERSION, TABLES, VERSION_KEY, columns, table_schema
-from analysis.tables import SchemaError, delete_parts, read_table, write_part
+from rotsweep.schema import SCHEMA_VERSION, TABLES, VERSION_KEY, columns, table_schema
+from rotsweep.tables import SchemaError, delete_parts, read_table, write_part
 
 
 def saliency_rows(trial: str, dataset: str = "synthetic", n_angles: int = 3) -> list[dict]:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from analysis.curves import curve_table
-from analysis.schema import columns
 from analysis.seed_tables import q_table, rotation_accuracy_table, rotation_set_table, table_one
+from rotsweep.schema import columns
 
 # seed 003, Table 2 (CIFAR-10, conv block 2 of a 4-block RotNet) and its block table
 SEED003 = {"0/90/180/270": 89.06, "0/45/90/135/180/225/270/315": 88.51, "0/180": 87.46,

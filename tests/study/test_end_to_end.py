@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from analysis.report import make_report
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from study.config import validate_raw
 from study.runner import RunOptions, run_study
 

@@ -21,7 +21,7 @@ from engine_support import (
     tiny_study,
 )
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from study.cluster import StudyError, check_client_options
 from study.tracking import default_tracking_uri
 

@@ -12,7 +12,7 @@ import pytest
 from engine_support import child_runs, loss_steps, parts, tiny_study
 from ray import cloudpickle, tune
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from study.cluster import StudyError, check_storage_visible
 from study.config import load_study
 from study.runner import RunOptions, run_study

@@ -18,7 +18,7 @@ from engine_support import (
     wait_for,
 )
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 
 EPOCHS = 4
 

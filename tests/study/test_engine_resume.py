@@ -24,7 +24,7 @@ from engine_support import (
     wait_for,
 )
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from study.tracking import default_tracking_uri
 
 EPOCHS, ANGLES, N_EVAL = 6, [0, 45, 90], 4

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.tables import write_part
+from rotsweep.tables import write_part
 from study.book import TrialBook, tune_status
 from study.cli import main
 from study.status import study_status

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from trainables.config import parse_trial
 from trainables.train import resolve_device
 from trainables.trial import TrialContext, run_trial

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import study.hog as hog
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from trainables.config import parse_trial
 
 

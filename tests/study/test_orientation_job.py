@@ -10,7 +10,7 @@ import pytest
 
 import study.orientation as job_module
 from analysis.orientation import orientation_summary
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from study.config import validate_raw
 from study.orientation import orientation_jobs, run_orientation_job
 

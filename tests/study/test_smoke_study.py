@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 
 REPO = Path(__file__).resolve().parents[2]
 

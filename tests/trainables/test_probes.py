@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.tables import read_table
+from rotsweep.tables import read_table
 from trainables.config import DataConfig, ModelConfig, parse_trial
 from trainables.config.parse import build
 from trainables.data import DATASETS, load_split

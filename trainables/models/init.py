@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from rotsweep.storage import read_bytes
 from trainables.models.base import Backbone
-from trainables.storage import read_bytes
 
 log = logging.getLogger(__name__)
 

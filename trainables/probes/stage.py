@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from rotsweep.storage import exists, join, read_bytes, write_bytes
 from trainables.checkpoints import file_digest, pretrain_key
 from trainables.config import TrialConfig, config_hash, to_dict
 from trainables.models import Backbone, build_backbone
@@ -30,7 +31,6 @@ from trainables.probes.downstream import (
 )
 from trainables.probes.features import extract, load_items, standardize
 from trainables.probes.fit import OBJECTIVES, FitResult, ProbeEpoch, fit
-from trainables.storage import exists, join, read_bytes, write_bytes
 
 FORMAT = 1  # part of every cache key: bump when a code change makes cached results wrong
 #: The step key of the per-epoch probe results (they carry no ``epoch``: that axis is
@@ -229,7 +229,7 @@ def pair_probes(sets: list[DownstreamSet], probes: tuple[str, ...]
 def table_rows(job: ProbeJob, result: FitResult, n_train: int, meta: dict[str, Any]
                ) -> list[dict[str, Any]]:
     """The ``probe`` table rows of one run: one per final metric (long format)."""
-    from analysis.schema import columns
+    from rotsweep.schema import columns
 
     keep = set(columns("probe"))
     common = {k: v for k, v in meta.items() if k in keep}

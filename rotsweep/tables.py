@@ -11,7 +11,6 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,13 +19,14 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from analysis.schema import (
+from rotsweep.schema import (
     PARTITION_COLUMNS,
     SCHEMA_VERSION,
     TABLE_KEY,
     VERSION_KEY,
     table_schema,
 )
+from rotsweep.storage import resolve
 
 _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
@@ -34,13 +34,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 class SchemaError(ValueError):
     """A Parquet file that is not a rotsweep table of the expected name and version."""
 
-
-def resolve(root: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
-    """Split ``root`` (a path or a URI such as ``s3://bucket/x``) into a filesystem and a path."""
-    root = os.fspath(root)
-    if "://" in root:
-        return pafs.FileSystem.from_uri(root)
-    return pafs.LocalFileSystem(), str(Path(root).absolute())
 
 
 def safe_name(value: str) -> str:
@@ -71,7 +64,7 @@ def write_part(
 
     Args:
         results_root: the study's results folder or URI.
-        table: a table name from :data:`analysis.schema.TABLES`.
+        table: a table name from :data:`rotsweep.schema.TABLES`.
         rows: a DataFrame or a list of dicts, one per observation.
         key: the part's identity, normally the trial id; writing the same key again replaces it.
 
@@ -121,7 +114,7 @@ def _atomic_write(fs: pafs.FileSystem, arrow: pa.Table, path: str) -> None:
 def delete_parts(results_root: str | os.PathLike[str], key: str,
                  tables: Iterable[str] | None = None) -> int:
     """Remove every part named ``key`` from ``tables`` (default: all); returns the count."""
-    from analysis.schema import TABLES
+    from rotsweep.schema import TABLES
 
     fs, root = resolve(results_root)
     target = f"part-{safe_name(key)}.parquet"
