@@ -6,6 +6,7 @@ the Tune trainable passes ``tune.report``) and a place to keep resumable state.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +22,11 @@ from trainables.config import TrialConfig, flatten, to_dict
 from trainables.data import ImageSet, build_dataset, collate, load_split
 from trainables.data.base import Subset
 from trainables.evaluate import evaluate_saliency
-from trainables.figures import angle_curve_png, saliency_grid_png
+from trainables.figures import angle_curve_png, grid_title, saliency_grid_png
 from trainables.models import build_backbone
-from trainables.pretext import Pretext, build_pretext
+from trainables.pretext import Pretext, build_pretext, pretraining, train_angles
 from trainables.probes.stage import probe_stage
+from trainables.spec import resolved_dict
 from trainables.train import EpochMetrics, TrainState, pretrain, resolve_device
 
 Report = Callable[[dict[str, Any]], None]
@@ -71,10 +73,16 @@ def epoch_batches(data: Subset, cfg: TrialConfig) -> Callable[[int], Iterator[to
     return batches
 
 
-def _meta(cfg: TrialConfig, ctx: TrialContext) -> dict[str, Any]:
-    return {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": ctx.trial_id,
+def trial_meta(cfg: TrialConfig, trial_id: str) -> dict[str, Any]:
+    """The columns that say which trial a row belongs to, shared by every table (each keeps
+    those it has, :func:`meta_pick`): ``study, dataset, trial_id, backbone, pretext,
+    pretraining`` (the task's own label, e.g. ``moco_rotation θ=90°``), ``train_angles`` (the
+    rotation tasks' angle set; ``None`` for other tasks) and ``seed``."""
+    angles = train_angles(cfg.pretext)
+    return {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": trial_id,
             "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
-            "train_angles": list(cfg.pretext.angles), "seed": cfg.seed}
+            "pretraining": pretraining(cfg.pretext),
+            "train_angles": list(angles) if angles is not None else None, "seed": cfg.seed}
 
 
 def build_task(cfg: TrialConfig, device: torch.device) -> Pretext:
@@ -114,7 +122,7 @@ def pretrain_stage(cfg: TrialConfig, ctx: TrialContext, device: torch.device,
     train = load_split(cfg.data, "train", dataset)
     history = [m.as_dict() for m in
                pretrain(task, epoch_batches(train, cfg), cfg.train, device, g, on_epoch, resume)]
-    checkpoints.save_pretrained(ctx.cache_root, cfg, task.evaluation_state(), history)
+    checkpoints.save_pretrained(ctx.cache_root, cfg, task, history)  # train.checkpoint_cache
     return task, history
 
 
@@ -142,7 +150,7 @@ def run_trial(cfg: TrialConfig, ctx: TrialContext, report: Report,
     device = resolve_device(cfg.train)
     dataset = build_dataset(cfg.data)  # decoded once for pre-training and evaluation
     task, history = pretrain_stage(cfg, ctx, device, g, report, resume, save_state, dataset)
-    meta = _meta(cfg, ctx)
+    meta = trial_meta(cfg, ctx.trial_id)
     write_part(ctx.results_root, "pretext",
                [{**meta_pick(meta, "pretext"), **row} for row in history], key=ctx.trial_id)
 
@@ -196,8 +204,9 @@ def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dic
                                        boxes)
         table += [{**common, "init": init, **r} for r in rows]
         results.append(rows)
-        write_bytes(join(art, figure), saliency_grid_png(batch["image"], batch["mask"], maps,
-                                                         cfg.saliency.eval_angles))
+        write_bytes(join(art, figure), saliency_grid_png(
+            batch["image"], batch["mask"], maps, cfg.saliency.eval_angles,
+            title=grid_title(ctx.trial_id, common, init)))
     write_part(ctx.results_root, "saliency", table, key=ctx.trial_id)
     write_bytes(join(art, "saliency_curve.png"),
                 angle_curve_png(results[0], results[1] if len(results) > 1 else []))
@@ -229,6 +238,17 @@ def summarize(rows: list[dict[str, Any]], history: list[dict[str, Any]]) -> dict
 
 
 def trial_params(cfg: TrialConfig) -> dict[str, Any]:
-    """Flattened config for MLflow params (dotted keys, lists as strings)."""
-    return {k: (json.dumps(list(v)) if isinstance(v, tuple) else v)
-            for k, v in flatten(cfg).items()}
+    """Flattened config for MLflow params: dotted keys, ``model.params`` and
+    ``pretext.params`` with every default filled in, lists as JSON strings (a long evenly
+    spaced angle list as ``range(start, stop, step)``, so 3,600 angles stay one short value)."""
+    return {k: (_list_text(v) if isinstance(v, list | tuple) else v)
+            for k, v in flatten(resolved_dict(cfg)).items()}
+
+
+def _list_text(values: list[Any] | tuple[Any, ...]) -> str:
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(values) > 8 and len(numbers) == len(values):
+        step = round(numbers[1] - numbers[0], 6)
+        if step > 0 and all(abs(b - a - step) < 1e-6 for a, b in itertools.pairwise(numbers)):
+            return f"range({numbers[0]:g}, {round(numbers[-1] + step, 6):g}, {step:g})"
+    return json.dumps(list(values))

@@ -35,11 +35,11 @@ from ray import tune
 
 from rotsweep.storage import exists, join, read_bytes, resolve, write_bytes
 from rotsweep.tables import write_part
-from trainables.config import TrialConfig, config_hash, parse_trial
-from trainables.config.overrides import apply_overrides
+from trainables.config import TrialConfig, config_hash
+from trainables.spec import build_trial
 from trainables.storage import load_torch, save_torch
 from trainables.train import TrainState, resolve_device
-from trainables.trial import TrialContext, meta_pick, run_trial
+from trainables.trial import TrialContext, meta_pick, run_trial, trial_meta
 
 Report = Callable[..., None]
 # torch's thread count in this worker before any trial changed it (Ray sets OMP_NUM_THREADS to
@@ -48,8 +48,10 @@ DEFAULT_THREADS = torch.get_num_threads()
 
 
 def trial_config(config: dict[str, Any]) -> TrialConfig:
-    """The trial's config: the study's ``base`` with the grid's and the searcher's ``axes``."""
-    return parse_trial(apply_overrides(config["base"], config.get("axes", {})))
+    """The trial's config: the study's ``base`` with the grid's and the searcher's ``axes``,
+    built by :func:`trainables.spec.build_trial` (the study builds its grid the same way;
+    here Optuna's values are only known at run time)."""
+    return build_trial(config["base"], config.get("axes", {}))
 
 
 def mlflow_run_id(runs_root: str, trial_id: str, wait_s: float = 10.0) -> str | None:
@@ -94,10 +96,8 @@ def load_state(state_file: str, cfg: TrialConfig) -> TrainState | None:
 def pretext_rows(cfg: TrialConfig, trial_id: str, history: list[dict[str, Any]]
                  ) -> list[dict[str, Any]]:
     """The trial's ``pretext`` table rows (one per epoch so far)."""
-    meta = {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": trial_id,
-            "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
-            "train_angles": list(cfg.pretext.angles), "seed": cfg.seed}
-    return [{**meta_pick(meta, "pretext"), **row} for row in history]
+    meta = meta_pick(trial_meta(cfg, trial_id), "pretext")
+    return [{**meta, **row} for row in history]
 
 
 # -- the trainable ---------------------------------------------------------------------------

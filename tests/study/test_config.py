@@ -9,6 +9,7 @@ import yaml
 
 from study.config import SMOKE, load_study, parse_sets
 from trainables.config import ConfigError
+from trainables.pretext import train_angles
 
 REPO = Path(__file__).resolve().parents[2]
 STUDIES = sorted((REPO / "conf" / "studies").glob("*.yaml"))
@@ -32,8 +33,8 @@ def test_every_shipped_study_validates_with_and_without_smoke(path: Path) -> Non
 def test_smoke_study_has_three_train_angles() -> None:
     study = load_study(REPO / "conf" / "studies" / "smoke.yaml")
     assert study.n_trials() == 3
-    angles = [study.trial(p).pretext.angles for p in study.grid()]
-    assert angles == [(0,), (45,), (90,)]
+    angles = [train_angles(study.trial(p).pretext) for p in study.grid()]
+    assert angles == [(0.0,), (45.0,), (90.0,)]
     assert study.base.study == "smoke"
     assert len(study.base.saliency.eval_angles) == 24  # 0..345 every 15 degrees
     assert study.base.data.n_eval >= 16
@@ -72,8 +73,15 @@ def test_axes_of_whole_sections_merge(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": "x", "axes": {"pretext.angles": [[0], [400]]}},
-         "axes.pretext.angles[1]: pretext.angles[0]: 400 is out of range"),
+        ({"name": "x", "axes": {"pretext.params.angles": [[0], ["x"]]}},
+         "axes.pretext.params.angles[1]: pretext.params.angles[0]: expected angles in degrees"),
+        ({"name": "x", "axes": {"pretext.angles": [[0], [90]]}},
+         "axes.pretext.angles[0]: pretext: unknown key 'angles'"),
+        ({"name": "../../escape_study"},
+         "name: '../../escape_study' is not a safe name; allowed: letters A-Z a-z, digits"),
+        ({"name": "a/b"}, "name: 'a/b' is not a safe name"),
+        ({"name": "x", "axes": {"data": [{"label": "a b"}]}},
+         "axes.data[0]: data.label: 'a b' is not a safe name"),
         ({"name": "x", "axes": {"model.backbone": ["small_cnn", "resnet9000"]}},
          "axes.model.backbone[1]: model.backbone: unknown name 'resnet9000'"),
         ({"name": "x", "axes": {"seed": []}}, "axes.seed: expected a non-empty list"),
@@ -96,9 +104,11 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such study file"):
         load_study(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    bad.write_text("name: x\ntrain: {epochs: 3\n")
+    with pytest.raises(ConfigError) as err:
         load_study(bad)
+    assert len(err.value.problems) == 1 and "\n" not in err.value.problems[0]
+    assert err.value.problems[0].startswith(f"{bad}:3:1: not valid YAML: "), err.value.problems
     bad.write_text("- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping at the top level"):
         load_study(bad)
@@ -133,9 +143,10 @@ def test_downstream_sets_and_weights_get_absolute_paths(tmp_path: Path,
     out = absolute_paths(raw, tmp_path)
     assert out["data"]["home"] == str(tmp_path / "d")
     assert out["model"]["weights"] == str(tmp_path / "w.pth")
-    assert [d["home"] for d in out["probe"]["downstream"]] == [str(tmp_path), "/abs"]
+    # a downstream set without a home reads from the data's: one --set data.home moves all
+    assert [d["home"] for d in out["probe"]["downstream"]] == [str(tmp_path / "d"), "/abs"]
     assert "home" not in out["axes"]["data"][0]  # merged into the base data: keeps its home
-    assert out["axes"]["probe.downstream"][0][0]["home"] == str(tmp_path)
+    assert out["axes"]["probe.downstream"][0][0]["home"] == str(tmp_path / "d")
     assert absolute_paths({"data": {"home": "s3://bucket/x"}}, tmp_path)["data"]["home"] == (
         "s3://bucket/x")
 
@@ -151,3 +162,34 @@ def test_different_data_under_one_label_is_refused(tmp_path: Path) -> None:
     assert sorted(study.trial(p).data.tag for p in study.grid()) == ["discs", "rectangles"]
     sizes = {"name": "x", "axes": {"data.n_train": [8, 16], "seed": [0, 1]}}
     assert load_study(write(tmp_path, sizes)).n_trials() == 4  # the same data: one label is fine
+
+
+def test_an_axis_of_single_angles_is_one_angle_per_trial(tmp_path: Path) -> None:
+    flat = load_study(write(tmp_path, {"name": "x", "axes": {"pretext.params.angles": [0, 45]}}))
+    assert flat.keys.axes["pretext.params.angles"] == [[0], [45]]
+    assert [train_angles(c.pretext) for _, c in flat.trials()] == [(0.0,), (45.0,)]
+    assert flat.notes == ("axes.pretext.params.angles: [0, 45] taken as one angle per trial (2 "
+                          "trials); write a list of lists, e.g. [[0, 90], [0, 45]], for angle "
+                          "sets",)
+    ranged = load_study(write(tmp_path, {"name": "x", "axes": {
+        "pretext.params.angles": {"start": 0, "stop": 1, "step": 0.1}}}))
+    assert ranged.n_trials() == 10 and "a range taken as one angle per trial" in ranged.notes[0]
+    assert [train_angles(c.pretext)[0] for _, c in ranged.trials()][-3:] == [0.7, 0.8, 0.9]
+    sets = load_study(write(tmp_path, {"name": "x", "pretext": {"name": "rotnet"}, "axes": {
+        "pretext.params.angles": [[0, 90], {"start": 0, "stop": 360, "step": 120}]}}))
+    assert sets.notes == ()
+    assert [train_angles(c.pretext) for _, c in sets.trials()] == [(0.0, 90.0),
+                                                                   (0.0, 120.0, 240.0)]
+    evals = load_study(write(tmp_path, {"name": "x", "axes": {"saliency.eval_angles": [0, 90]}}))
+    assert [c.saliency.eval_angles for _, c in evals.trials()] == [(0.0,), (90.0,)]
+
+
+def test_a_grid_point_that_no_single_axis_value_breaks_is_still_checked(tmp_path: Path) -> None:
+    # alexnet_bn needs 31 px or more: fine at 64 px, refused only in the combination with 16
+    data = {"name": "x", "axes": {"model.backbone": ["small_cnn", "alexnet_bn"],
+                                  "data.image_size": [64, 16]}}
+    with pytest.raises(ConfigError) as err:
+        load_study(write(tmp_path, data))
+    assert [p.split(": ", 1)[1] for p in err.value.problems] == [
+        "axes (data.image_size=16, model.backbone=alexnet_bn): model.backbone 'alexnet_bn' "
+        "needs data.image_size >= 31, got 16"]

@@ -10,13 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainables.config import ConfigError, PretextConfig, parse_trial
+from trainables.config import ConfigError, PretextConfig
 from trainables.models import Backbone, build_backbone
 from trainables.pretext import PRETEXTS, build_pretext
 from trainables.pretext.losses import info_nce, nt_xent
-from trainables.pretext.moco import MocoRotation
+from trainables.pretext.moco import MocoRotation, MocoRotationParams
 from trainables.pretext.pairs import split_forward
 from trainables.pretext.rotnet import rotation_batch
+from trainables.rotation import rotate
+from trainables.spec import parse_trial
 from trainables.trial import build_task
 
 
@@ -25,10 +27,10 @@ def small_encoder(seed: int = 0) -> Backbone:
     return build_backbone(parse_trial({"model": {"params": {"width": 4, "blocks": 2}}}).model)
 
 
-def moco(**pretext) -> MocoRotation:
-    cfg = PretextConfig(**{"angles": (90,), "augment": "none", "crop": "none",
-                           "queue_size": 10, "proj_dim": 8, **pretext})
-    return MocoRotation(small_encoder(), cfg)
+def moco(**params) -> MocoRotation:
+    cfg = PretextConfig(augment="none", crop="none")
+    p = MocoRotationParams(**{"angles": (90.0,), "queue_size": 10, "proj_dim": 8, **params})
+    return MocoRotation(small_encoder(), cfg, p)
 
 
 def test_info_nce_matches_a_loop() -> None:
@@ -64,8 +66,9 @@ def test_moco_step_loss_is_infonce_by_hand() -> None:
     x = torch.rand(4, 3, 16, 16)
     out = task.step(x, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        q = F.normalize(ref.head_q(ref.encoder(x)), dim=1)
-        k = F.normalize(ref.head_k(ref.encoder_k(torch.rot90(x, 1, (-2, -1)))), dim=1)
+        # both views go through the same resampling (issue 11): x at 0°, x at 90°
+        q = F.normalize(ref.head_q(ref.encoder(rotate(x, 0.0))), dim=1)
+        k = F.normalize(ref.head_k(ref.encoder_k(rotate(x, 90.0))), dim=1)
     expected = 0.0
     for i in range(4):
         pos = math.exp(float(q[i] @ k[i]) / 0.2)
@@ -171,14 +174,14 @@ def test_symmetric_loss_enqueues_both_directions() -> None:
 
 
 def test_simclr_step_is_nt_xent_of_rotation_pairs() -> None:
-    cfg = PretextConfig(name="simclr_rotation", angles=(90,), augment="none", crop="none",
-                        temperature=0.5, proj_dim=8)
+    cfg = PretextConfig(name="simclr_rotation", augment="none", crop="none",
+                        params={"angles": [90], "temperature": 0.5, "proj_dim": 8})
     task = build_pretext(small_encoder(), cfg)
     ref = copy.deepcopy(task)
     x = torch.rand(4, 3, 16, 16)
     out = task.step(x, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        z = ref.head(ref.encoder(torch.cat([x, torch.rot90(x, 1, (-2, -1))])))
+        z = ref.head(ref.encoder(torch.cat([rotate(x, 0.0), rotate(x, 90.0)])))
     assert out.loss.item() == pytest.approx(nt_xent(z[:4], z[4:], 0.5).item(), rel=1e-5)
     assert 0.0 <= out.accuracy <= 1.0
 
@@ -235,17 +238,18 @@ def test_one_random_rotation_per_image_draws_every_class() -> None:
 
 def test_rotnet_needs_two_angles() -> None:
     with pytest.raises(ConfigError, match="rotnet classifies among the angles"):
-        parse_trial({"pretext": {"name": "rotnet", "angles": [90]}})
+        parse_trial({"pretext": {"name": "rotnet", "params": {"angles": [90]}}})
 
 
 @pytest.mark.parametrize("name", sorted(PRETEXTS))
 def test_every_pretext_steps_and_trains_its_encoder(name: str) -> None:
-    cfg = parse_trial({"data": {"image_size": 16}, "model": {"params": {"width": 4}},
-                       "pretext": {"name": name, "angles": [0, 90], "queue_size": 16,
-                                   "augment": "mocov2"}})
+    # 32 px and no field of view: colorization needs a map of 2×2 or more, and the tile tasks
+    # refuse a crop (docs/pretexts.md)
+    cfg = parse_trial({"data": {"image_size": 32}, "model": {"params": {"width": 4}},
+                       "pretext": {"name": name, "augment": "mocov2", "crop": "none"}})
     torch.manual_seed(0)
     task = build_task(cfg, torch.device("cpu"))
-    out = task.step(torch.rand(4, 3, 16, 16), torch.Generator().manual_seed(0))
+    out = task.step(torch.rand(4, 3, 32, 32), torch.Generator().manual_seed(0))
     assert out.loss.ndim == 0 and math.isfinite(out.loss.item())
     assert out.accuracy is None or 0.0 <= out.accuracy <= 1.0
     out.loss.backward()
@@ -253,5 +257,5 @@ def test_every_pretext_steps_and_trains_its_encoder(name: str) -> None:
 
 
 def test_unknown_pretext_names_the_choices() -> None:
-    with pytest.raises(KeyError, match=r"unknown pretext 'jigsaw'.*moco_rotation"):
-        build_pretext(small_encoder(), PretextConfig(name="jigsaw"))
+    with pytest.raises(KeyError, match=r"unknown pretext 'no_such_task'.*moco_rotation"):
+        build_pretext(small_encoder(), PretextConfig(name="no_such_task"))

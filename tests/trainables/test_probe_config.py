@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from trainables.config import ConfigError, TrialConfig, flatten, parse_trial, to_dict
+from trainables.config import ConfigError, TrialConfig, flatten, to_dict
 from trainables.config.overrides import apply_overrides
 from trainables.config.parse import build
 from trainables.config.probe import ALL_ITEMS, ProbeConfig, downstream_data
 from trainables.probes import PROBES
+from trainables.spec import parse_trial
 
 GOOD: dict[str, Any] = {
     "probes": ["linear", "segmentation"],

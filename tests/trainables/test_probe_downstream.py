@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from trainables.config import parse_trial
 from trainables.data import load_split
 from trainables.probes.downstream import downstream_configs, fraction_subset, load_downstream
+from trainables.spec import parse_trial
 
 
 def counts(labels: torch.Tensor, picked: list[int]) -> list[int]:

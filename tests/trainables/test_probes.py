@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from rotsweep.tables import read_table
-from trainables.config import DataConfig, ModelConfig, parse_trial
+from trainables.config import DataConfig, ModelConfig
 from trainables.config.parse import build
 from trainables.data import DATASETS, load_split
 from trainables.data.base import Sample
@@ -29,6 +29,7 @@ from trainables.probes.stage import (
     probe_stage,
     report_curves,
 )
+from trainables.spec import parse_trial
 from trainables.train import pretrain
 from trainables.trial import TrialContext, build_task, epoch_batches, run_trial, seed_everything
 
@@ -288,7 +289,7 @@ def test_probe_results_are_cached_by_content(tiny: Any, tmp_path: Any,
     # another fraction is another probe; the random baseline of another trial with the same
     # seed and model (here: other pretext angles) is the same probe
     more = parse_trial({**raw, "probe": {**raw["probe"], "fractions": [0.5, 1.0]},
-                        "pretext": {**raw["pretext"], "angles": [45]}})
+                        "pretext": {**raw["pretext"], "params": {"angles": [45]}}})
     probe_stage(more, encoder, meta, CPU, lambda r: None, str(tmp_path))
     assert calls == ["random", "random_baseline", "random", "random", "random_baseline"]
 
@@ -305,8 +306,8 @@ def test_pretrained_features_beat_random_init_features_under_a_linear_probe(
         "data": {"name": "glyphs", "image_size": 32, "n_train": 256, "n_eval": 4,
                  "params": {"n_images": 1000, "seed": 1}},
         "model": {"backbone": "small_cnn", "params": {"width": 8}},
-        "pretext": {"name": "rotnet", "angles": [0, 90, 180, 270], "augment": "none",
-                    "crop": "none"},
+        "pretext": {"name": "rotnet", "params": {"angles": [0, 90, 180, 270]},
+                    "augment": "none", "crop": "none"},
         "train": {"epochs": 8, "batch_size": 32, "optimizer": "adam", "lr": 3e-3,
                   "weight_decay": 0.0, "schedule": "none"},
         "probe": {"probes": ["linear"], "blocks": ["block3", "block4"], "baselines": ["random"],

@@ -1,15 +1,17 @@
-"""The typed trial config: one frozen object, built from a dict in exactly one place.
+"""The typed trial config: frozen dataclasses, one per section, and the generic builder.
 
-``parse_trial(raw)`` is that place: it builds every section (unknown keys, wrong types and
-out-of-range values are errors with their dotted path) and then checks registry names
-(dataset, backbone, pretext, saliency method) against the registries that own them.
+This package is the bottom of the house: it imports nothing else from ``trainables`` (a test,
+``tests/test_imports.py``, holds it to that). It checks what a section can check on its own
+(unknown keys, types, ranges, cross-field rules, with dotted paths); the checks that need the
+registries (registered names, each entry's ``params``, image sizes, probe blocks) are one layer
+up, in :func:`trainables.spec.parse_trial` / :func:`trainables.spec.build_trial`, the one
+place a trial config is built from plain data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ from trainables.config.hog import HogConfig
 from trainables.config.model import ModelConfig
 from trainables.config.parse import ConfigError, build, flatten, to_dict
 from trainables.config.pretext import PretextConfig
-from trainables.config.probe import ProbeConfig, probe_name_problems
+from trainables.config.probe import ProbeConfig
 from trainables.config.saliency import SaliencyConfig
 from trainables.config.train import TrainConfig
 
@@ -32,9 +34,9 @@ __all__ = [
     "SaliencyConfig",
     "TrainConfig",
     "TrialConfig",
+    "build",
     "config_hash",
     "flatten",
-    "parse_trial",
     "to_dict",
 ]
 
@@ -58,55 +60,6 @@ class TrialConfig:
     saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
     hog: HogConfig = field(default_factory=HogConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
-
-
-def parse_trial(raw: Mapping[str, Any] | None, path: str = "") -> TrialConfig:
-    """Build and validate a :class:`TrialConfig` from plain data (YAML, a Tune config dict).
-
-    Raises:
-        ConfigError: one message per problem, each naming its dotted key.
-    """
-    names = check_registry_names(raw or {}, path)
-    try:
-        cfg = build(TrialConfig, raw, path)
-    except ConfigError as err:
-        raise ConfigError(names + [p for p in err.problems if p not in names]) from None
-    if names:
-        raise ConfigError(names)
-    from trainables.models import image_size_problem
-
-    size = image_size_problem(cfg.model, cfg.data.image_size)
-    if size:
-        raise ConfigError([f"{path}.{size}" if path else size])
-    return cfg
-
-
-def check_registry_names(raw: Mapping[str, Any], path: str = "") -> list[str]:
-    """Messages for every registry name given in ``raw`` that is not registered (names left at
-    their defaults are registered by construction)."""
-    from trainables.data import DATASETS
-    from trainables.models import BACKBONES
-    from trainables.pretext import PRETEXTS
-    from trainables.saliency import SALIENCY_METHODS
-
-    prefix = f"{path}." if path else ""
-    checks = [
-        ("data", "name", DATASETS),
-        ("model", "backbone", BACKBONES),
-        ("pretext", "name", PRETEXTS),
-        ("saliency", "method", SALIENCY_METHODS),
-    ]
-    problems = []
-    for section, key, registry in checks:
-        sub = raw.get(section)
-        if not isinstance(sub, Mapping) or key not in sub:
-            continue
-        value = sub[key]
-        if not isinstance(value, str) or value not in registry:
-            problems.append(f"{prefix}{section}.{key}: unknown name {value!r}; expected one of "
-                            f"{sorted(registry)}")
-    problems += probe_name_problems(raw.get("probe"), raw.get("model"), prefix)
-    return problems
 
 
 def config_hash(obj: Any, length: int = 16) -> str:

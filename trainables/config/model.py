@@ -25,7 +25,7 @@ class ModelConfig:
             (what ImageNet weights expect; seed 000 "normalized" its images): ``imagenet``,
             ``none``, or ``auto`` (``imagenet`` for pretrained ``init``, ``none`` for random).
         params: backbone-specific options (e.g. ``nin``'s ``blocks``), validated by the
-            backbone's own params dataclass.
+            params dataclass of the backbone's ``BACKBONES`` entry (``trainables.spec``).
     """
 
     backbone: str = "small_cnn"
@@ -37,13 +37,6 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.init != "random" and not self.weights:
             raise ValueError(f"model.weights: init {self.init!r} needs a weights file path")
-        from trainables.config.parse import ConfigError
-        from trainables.models import check_params
-
-        try:
-            check_params(self.backbone, self.params)
-        except ConfigError as err:
-            raise ValueError("; ".join(err.problems)) from None
 
     @property
     def normalizes_input(self) -> bool:

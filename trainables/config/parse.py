@@ -15,28 +15,57 @@ collected (not raised at the first one), and misspelt keys get a suggestion::
     trainables.config.parse.ConfigError: train: unknown key 'epoch' (did you mean 'epochs'?); \
 expected one of ['epochs']
 
-Field metadata understood: ``ge``, ``gt``, ``le``, ``lt`` (numbers, also each element of a tuple)
-and ``help`` (one line shown by ``rotsweep validate --explain``).
+Field metadata understood: ``ge``, ``gt``, ``le``, ``lt`` (numbers, also each element of a
+tuple). A field typed ``Annotated[T, hook]``, where ``hook`` has a ``coerce(value, path,
+problems)`` method, is parsed by that hook (angle sets: :mod:`trainables.config.angles`).
+
+This module and the section dataclasses beside it import nothing else from ``trainables``: the
+checks that need the registries (names, ``params`` of a registered entry, image sizes) live one
+layer up, in :mod:`trainables.spec`.
 """
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 T = TypeVar("T")
+
+# ``params`` mappings are read-only views; let configs holding them be copied and pickled
+# (deepcopy of a task, a built trial config sent to a Ray worker) as plain dicts re-wrapped
+def read_only(data: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of ``data`` (how a config holds its ``params`` mappings)."""
+    return types.MappingProxyType(data)
+
+
+copyreg.pickle(types.MappingProxyType, lambda m: (read_only, (dict(m),)))
 
 
 class ConfigError(ValueError):
     """One or more problems in a config; ``problems`` holds one message per problem."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+    def __reduce__(self) -> tuple[type, tuple[list[str]]]:
+        # pickled (across Ray, multiprocessing) with its list, not its one joined string
+        return (type(self), (self.problems,))
 
 
 def build(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T:
@@ -68,11 +97,13 @@ def _build_dataclass(cls: type, data: Any, path: str, problems: list[str]) -> An
     if not isinstance(data, Mapping):
         problems.append(f"{where}: expected a mapping of keys, got {_show(data)}")
         return None
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
+            if not close and "params" in fields:  # a setting of the registered entry's own
+                close = [f"params.{key}"]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(
                 f"{where}: unknown key {key!r}{hint}; expected one of {sorted(fields)}"
@@ -95,12 +126,27 @@ def _build_dataclass(cls: type, data: Any, path: str, problems: list[str]) -> An
         return cls(**kwargs)
     except (TypeError, ValueError) as err:  # __post_init__ cross-field checks
         message = str(err)
-        problems.append(message if message.split(":")[0].count(".") else f"{where}: {message}")
+        first = message.split(":")[0]
+        if first in fields:  # "name: ..." about one of this class's own fields
+            problems.append(_join(path, message))
+        else:
+            problems.append(message if "." in first else f"{where}: {message}")
         return None
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    # resolving string annotations is most of a build's time; a class's hints never change
+    return get_type_hints(cls, include_extras=True)
 
 
 def _coerce(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
     origin = get_origin(tp)
+    if origin is Annotated:
+        hooks = [h for h in tp.__metadata__ if hasattr(h, "coerce")]
+        if hooks:
+            return hooks[0].coerce(value, path, problems)
+        return _coerce(get_args(tp)[0], value, path, problems)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _build_dataclass(tp, value, path, problems)
     if tp is Any:
@@ -182,6 +228,8 @@ def _range(meta: Mapping[str, Any]) -> str:
 
 
 def _name(tp: Any) -> str:
+    if get_origin(tp) is Annotated:
+        return _name(get_args(tp)[0])
     if get_origin(tp) in (Union, types.UnionType):
         return " or ".join(_name(a) for a in get_args(tp))
     if tp is type(None):

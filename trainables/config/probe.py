@@ -13,19 +13,18 @@ share the content-addressed pre-training checkpoint).
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from trainables.config.data import DataConfig
+from trainables.config.names import name_problem
 from trainables.config.parse import ConfigError, build
 
 Baseline = Literal["random", "torchvision"]
 
 # ``n_eval`` of a downstream set when none is given: every item of its evaluation split.
-ALL_ITEMS = 2**31 - 1
+ALL_ITEMS = None  # DataConfig.n_eval None: every item (a number above the split is an error)
 # What a downstream entry means when it does not say otherwise: every training item (the
 # fractions subsample them) and every held-out item (16, DataConfig's default, is too few).
 DOWNSTREAM_DEFAULTS: dict[str, Any] = {"n_train": None, "n_eval": ALL_ITEMS}
@@ -146,67 +145,10 @@ def downstream_data(index: int, entry: Any, image_size: int | None = None
     if "name" not in fields:
         raise ConfigError([f"{path}.name: required key is missing (a dataset registry name)"])
     label = entry.get("label", fields["name"])
-    if not isinstance(label, str) or not label:
-        raise ConfigError([f"{path}.label: expected a non-empty string, got {label!r}"])
+    problem = name_problem(label, f"{path}.label")
+    if problem:
+        raise ConfigError([problem])
     raw = {**DOWNSTREAM_DEFAULTS, **fields}
     if image_size is not None and "image_size" not in fields:
         raw["image_size"] = image_size
     return label, build(DataConfig, raw, path)
-
-
-def probe_name_problems(raw: Any, model: Any, prefix: str = "") -> list[str]:
-    """Messages for unknown probe names, downstream dataset names and blocks in a raw
-    ``probe`` section (the registry check of ``parse_trial``).
-
-    Args:
-        raw: the raw ``probe`` mapping (anything else is left to the type checks).
-        model: the raw ``model`` mapping, whose backbone's blocks ``blocks`` must name.
-        prefix: the dotted path above the trial (``""`` at the top level).
-    """
-    from trainables.data import DATASETS
-    from trainables.probes import PROBES
-
-    if not isinstance(raw, Mapping):
-        return []
-    problems = []
-    probes = raw.get("probes", ())
-    for i, name in enumerate(probes if isinstance(probes, list | tuple) else ()):
-        if name not in PROBES:
-            problems.append(f"{prefix}probe.probes[{i}]: unknown probe {name!r}; expected one "
-                            f"of {sorted(PROBES)}")
-    sets = raw.get("downstream", ())
-    for i, entry in enumerate(sets if isinstance(sets, list | tuple) else ()):
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        if name is not None and name not in DATASETS:
-            problems.append(f"{prefix}probe.downstream[{i}].name: unknown dataset "
-                            f"{name!r}; expected one of {sorted(DATASETS)}")
-    blocks = raw.get("blocks", ())
-    known = _block_names(model if isinstance(model, Mapping) else {})
-    for i, block in enumerate(blocks if isinstance(blocks, list | tuple) else ()):
-        if known is not None and block not in known:
-            problems.append(f"{prefix}probe.blocks[{i}]: unknown block {block!r} of this "
-                            f"backbone; expected one of {list(known)}")
-    return problems
-
-
-def _block_names(model: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The block names of the raw ``model`` section's backbone, or ``None`` when it cannot be
-    built (an unknown backbone or bad params: reported by their own checks)."""
-    backbone = model.get("backbone", "small_cnn")
-    params = model.get("params") or {}
-    try:
-        return _blocks_of(str(backbone), json.dumps(dict(params), sort_keys=True))
-    except Exception:  # reported elsewhere, with the right key
-        return None
-
-
-@functools.lru_cache(maxsize=64)
-def _blocks_of(backbone: str, params_json: str) -> tuple[str, ...]:
-    import torch
-
-    from trainables.models import BACKBONES
-
-    # on the meta device: the architecture without allocating or initialising its weights
-    with torch.device("meta"):
-        model = BACKBONES[backbone](json.loads(params_json))
-    return tuple(model.block_names)

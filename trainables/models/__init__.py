@@ -1,7 +1,8 @@
 """Backbones: the registry and how a trial's model is built and initialised.
 
-Adding a backbone = one ``build_x(params, image_size) -> Backbone`` function, one line in
-:data:`BACKBONES` and one in :data:`BACKBONE_PARAMS` (its ``model.params`` dataclass).
+Adding a backbone = one ``build_x(params, image_size) -> Backbone`` function, its
+``model.params`` dataclass, and one line in :data:`BACKBONES`:
+``"name": Entry(build_x, XParams),``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from trainables.config import ModelConfig
-from trainables.config.parse import build
 from trainables.models.alexnet_bn import AlexNetBnParams, build_alexnet_bn
 from trainables.models.base import IMAGENET_MEAN, IMAGENET_STD, Backbone
 from trainables.models.init import LoadReport, load_weights
@@ -27,49 +27,27 @@ from trainables.models.torchvision_nets import (
     build_resnet50,
 )
 from trainables.models.vit import VitParams, build_vit_b_16
+from trainables.registry import Entry, lookup
 
 log = logging.getLogger(__name__)
 
-BACKBONES: dict[str, Callable[[Mapping[str, Any], int], Backbone]] = {
-    "alexnet_bn": build_alexnet_bn,
-    "convnext_tiny": build_convnext_tiny,
-    "efficientnet_b0": build_efficientnet_b0,
-    "mobilenet_v2": build_mobilenet_v2,
-    "nin": build_nin,
-    "resnet18": build_resnet18,
-    "resnet50": build_resnet50,
-    "six_layer": build_six_layer,
-    "small_cnn": build_small_cnn,
-    "vit_b_16": build_vit_b_16,
+# each entry: ``build(params, image_size) -> Backbone`` and its ``model.params`` dataclass, so
+# a config is checked without building a model (trainables.spec)
+BACKBONES: dict[str, Entry[Callable[[Mapping[str, Any], int], Backbone]]] = {
+    "alexnet_bn": Entry(build_alexnet_bn, AlexNetBnParams),
+    "convnext_tiny": Entry(build_convnext_tiny, TorchvisionParams),
+    "efficientnet_b0": Entry(build_efficientnet_b0, TorchvisionParams),
+    "mobilenet_v2": Entry(build_mobilenet_v2, TorchvisionParams),
+    "nin": Entry(build_nin, NinParams),
+    "resnet18": Entry(build_resnet18, TorchvisionParams),
+    "resnet50": Entry(build_resnet50, TorchvisionParams),
+    "six_layer": Entry(build_six_layer, SixLayerParams),
+    "small_cnn": Entry(build_small_cnn, SmallCnnParams),
+    "vit_b_16": Entry(build_vit_b_16, VitParams),
 }
 
-# each backbone's ``model.params`` dataclass, so a config is checked without building a model
-BACKBONE_PARAMS: dict[str, type] = {
-    "alexnet_bn": AlexNetBnParams,
-    "convnext_tiny": TorchvisionParams,
-    "efficientnet_b0": TorchvisionParams,
-    "mobilenet_v2": TorchvisionParams,
-    "nin": NinParams,
-    "resnet18": TorchvisionParams,
-    "resnet50": TorchvisionParams,
-    "six_layer": SixLayerParams,
-    "small_cnn": SmallCnnParams,
-    "vit_b_16": VitParams,
-}
-
-__all__ = ["BACKBONES", "BACKBONE_PARAMS", "Backbone", "LoadReport", "build_backbone",
-           "check_params", "image_size_problem", "load_weights"]
-
-
-def check_params(backbone: str, params: Mapping[str, Any]) -> None:
-    """Validate ``model.params`` for ``backbone`` (nothing to check for unknown names, which
-    the registry check reports).
-
-    Raises:
-        ConfigError: an unknown key, wrong type or out-of-range value, with its dotted path.
-    """
-    if backbone in BACKBONE_PARAMS:
-        build(BACKBONE_PARAMS[backbone], params, "model.params")
+__all__ = ["BACKBONES", "Backbone", "LoadReport", "build_backbone", "image_size_problem",
+           "load_weights"]
 
 
 def image_size_problem(cfg: ModelConfig, image_size: int) -> str | None:
@@ -102,13 +80,7 @@ def build_backbone(cfg: ModelConfig, image_size: int = 224) -> Backbone:
         ValueError: ``image_size`` is too small for the architecture, or the weight file is
             not of the ``init`` kind or does not fit the backbone.
     """
-    try:
-        builder = BACKBONES[cfg.backbone]
-    except KeyError:
-        raise KeyError(
-            f"model.backbone: unknown backbone {cfg.backbone!r}; expected one of "
-            f"{sorted(BACKBONES)}"
-        ) from None
+    builder = lookup(BACKBONES, cfg.backbone, "model.backbone", "backbone")
     model = builder(cfg.params, image_size)
     if image_size < model.min_size:
         raise ValueError(image_size_problem(cfg, image_size))

@@ -1,13 +1,45 @@
-"""The pretext-task contract shared by every entry of ``PRETEXTS``."""
+"""The pretext-task contract shared by every entry of ``PRETEXTS``: the task module and its
+params dataclass."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from trainables.config import PretextConfig, TrialConfig
 from trainables.models import Backbone
+
+
+@dataclass(frozen=True)
+class PretextParams:
+    """Base of a task's ``pretext.params`` dataclass (frozen; fields with defaults, range
+    metadata ``ge``/``gt``/``le``/``lt`` as in every config section).
+
+    A task overrides what applies to it:
+
+    * :meth:`describe`: the ``pretraining`` column of every table and the MLflow tag, e.g.
+      ``moco_rotation θ=90°`` or ``jigsaw perms=100``; empty means the task's name alone.
+    * :meth:`train_angles`: the rotation angle set the task trains on (the ``train_angles``
+      column), ``None`` for tasks that do not rotate.
+    * :meth:`trial_problems`: what the task refuses in the rest of the trial (a backbone, an
+      image size), one message per problem starting with its dotted key; checked by
+      ``rotsweep validate`` before anything runs.
+    """
+
+    def describe(self) -> str:
+        """One short label of this pre-training (task name and its defining setting)."""
+        return ""
+
+    def train_angles(self) -> tuple[float, ...] | None:
+        """The train angles in degrees, or ``None`` for a task without rotations."""
+        return None
+
+    def trial_problems(self, cfg: TrialConfig) -> list[str]:
+        """Problems of this task with the rest of trial ``cfg`` (none by default)."""
+        return []
 
 
 @dataclass
@@ -25,12 +57,26 @@ class Pretext(nn.Module):
     Subclasses implement :meth:`step`; :attr:`encoder` is the network whose features the study
     measures (saliency, probes), and :meth:`after_optimizer_step` runs after each optimiser step
     (MoCo's momentum update, for example).
+
+    Args:
+        encoder: the backbone, already initialised.
+        cfg: ``pretext.*``: the generic settings (``crop``, ``augment``).
+        params: the task's own settings, an instance of its ``PRETEXTS`` entry's params
+            dataclass (``None`` for a task without params).
     """
 
     encoder: Backbone
     # state_dict prefixes needed to continue training but not to evaluate the trained task
     # (MoCo's key encoder and queue): left out of the content-addressed checkpoint
     training_only: tuple[str, ...] = ()
+
+    def __init__(self, encoder: Backbone | None = None, cfg: PretextConfig | None = None,
+                 params: Any = None) -> None:
+        super().__init__()
+        if encoder is not None:  # a subclass may set its encoder itself
+            self.encoder = encoder
+        self.cfg = cfg if cfg is not None else PretextConfig()
+        self.params = params
 
     def evaluation_state(self) -> dict[str, torch.Tensor]:
         """The state that evaluation and probes need: ``state_dict`` without
