@@ -11,19 +11,28 @@
     and ρ(SVM, Dice) < 0. Strictly the story is about the *training* angle; where a study
     trains single angles θ, :func:`train_angle_table` tests it across trials too.
 (c) lives in :mod:`analysis.effects` (trained vs. random-init saliency).
+
+At 0° the HoG-SVM tells an image from itself (accuracy is chance by construction) and
+S(0°) = 1 for every histogram, so in (a) and (b) that point is a gap, not evidence; so is a
+saliency curve's degenerate point. Gaps stay on the grid and ride with their curve in the
+shift test (:mod:`analysis.correlation`), which is exact when the saliency curve (or, for
+ρ(S, SVM), the SVM curve) has no angle that is special under the null; size and power are
+measured by ``bench/calibration.py``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import permutation_test, spearmanr
+from scipy.stats import rankdata
 
-from analysis.correlation import circular_spearman
-from analysis.curves import BASELINE_INIT
+from analysis.correlation import circular_spearman, pearson_rows, snap
+from analysis.labels import is_baseline
 from analysis.orientation import histogram_of, self_similarity
+from analysis.periodicity import full_circle_step
 
 CURVE_KEYS = ["dataset", "train_angles", "trial_id", "init"]
 SHORTCUT_METRICS = ("dice", "soft_dice")
@@ -35,23 +44,37 @@ def hog_curves(hog: pd.DataFrame) -> dict[str, pd.Series]:
             for d, sub in hog.groupby("dataset", sort=True, observed=True)}
 
 
-def similarity_curves(orientation: pd.DataFrame, angles: Sequence[int]) -> dict[str, pd.Series]:
+def similarity_curves(orientation: pd.DataFrame, angles: Sequence[float]
+                      ) -> dict[str, pd.Series]:
     """``dataset → S(θ)`` at ``angles`` from the ``orientation`` table."""
     out = {}
-    for dataset in sorted(orientation["dataset"].astype(str).unique()):
-        centres, weights = histogram_of(orientation, dataset)
+    for dataset, sub in orientation.groupby(orientation["dataset"].astype(str), sort=True):
+        centres, weights = histogram_of(sub, str(dataset))
         out[dataset] = pd.Series(self_similarity(centres, weights, list(angles)),
                                  index=np.asarray(angles))
     return out
 
 
+def without_identity(curve: pd.Series) -> pd.Series:
+    """``curve`` (indexed by angle) with its value at 0° (mod 360) set to NaN: the point a
+    HoG-SVM curve and S(θ) have by construction."""
+    at_zero = np.isclose((curve.index.to_numpy(dtype=np.float64) + 180.0) % 360.0, 180.0)
+    return curve.mask(at_zero)
+
+
 def _correlate(x: pd.Series, y: pd.Series) -> dict[str, float]:
-    # x, y indexed by angle; correlate on the angles both have a value at.
-    both = pd.concat([x.rename("x"), y.rename("y")], axis=1, join="inner").dropna()
-    if len(both) < 3:
-        return {"n_angles": len(both), "rho": np.nan, "p_shift": np.nan, "p_naive": np.nan}
+    # x, y indexed by angle; correlate on the angles both were evaluated at. On a full circle
+    # a missing value stays a gap on the grid (the shift test moves it with its curve).
+    both = pd.concat([x.rename("x"), y.rename("y")], axis=1, join="inner").sort_index()
+    if full_circle_step(both.index.to_numpy()) is None:
+        both = both.dropna()
+    if both.notna().all(axis=1).sum() < 3:
+        return {"n_angles": int(both.notna().all(axis=1).sum()), "rho": np.nan,
+                "p_shift": np.nan}
     c = circular_spearman(both.index.to_numpy(), both["x"].to_numpy(), both["y"].to_numpy())
-    return {"n_angles": c.n_angles, "rho": c.rho, "p_shift": c.p_shift, "p_naive": c.p_naive}
+    # scipy's p (independent angles) is not reported: it rejects smooth unrelated curves far
+    # above its level (test_correlation.py), and the report prints only calibrated p-values
+    return {"n_angles": c.n_angles, "rho": c.rho, "p_shift": c.p_shift}
 
 
 def _trial_curves(curves: pd.DataFrame, metrics: Sequence[str]
@@ -73,9 +96,9 @@ def hog_dice_table(curves: pd.DataFrame, hog: pd.DataFrame,
         metrics: the saliency metrics to correlate (Dice and the threshold-free soft Dice).
 
     Returns:
-        ``dataset, train_angles, trial_id, init, metric, n_angles, rho, p_shift, p_naive``.
+        ``dataset, train_angles, trial_id, init, metric, n_angles, rho, p_shift``.
     """
-    svm = hog_curves(hog)
+    svm = {d: without_identity(c) for d, c in hog_curves(hog).items()}
     rows = [{**head, **_correlate(curve, svm[str(head["dataset"])])}
             for head, curve in _trial_curves(curves, metrics) if str(head["dataset"]) in svm]
     return pd.DataFrame(rows)
@@ -93,16 +116,18 @@ def orientation_table(curves: pd.DataFrame | None, hog: pd.DataFrame | None,
         metrics: saliency metrics to correlate with S.
 
     Returns:
-        ``dataset, train_angles, trial_id, init, metric, n_angles, rho, p_shift, p_naive``;
+        ``dataset, train_angles, trial_id, init, metric, n_angles, rho, p_shift``;
         the HoG-SVM rows have metric ``hog_svm_accuracy`` and an empty trial.
     """
-    angles: set[int] = set()
+    angles: set[float] = set()
     if curves is not None and len(curves):
-        angles |= set(curves["eval_angle"].astype(int))
+        angles |= set(curves["eval_angle"].astype(float))
     svm = hog_curves(hog) if hog is not None and len(hog) else {}
     for curve in svm.values():
-        angles |= set(curve.index.astype(int))
-    sim = similarity_curves(orientation, sorted(angles))
+        angles |= set(curve.index.astype(float))
+    sim = {d: without_identity(c) for d, c in
+           similarity_curves(orientation, sorted(angles)).items()}
+    svm = {d: without_identity(c) for d, c in svm.items()}
     rows = [{"dataset": d, "train_angles": "", "trial_id": "", "init": "",
              "metric": "hog_svm_accuracy", **_correlate(sim[d], svm[d])}
             for d in sorted(svm) if d in sim]
@@ -113,14 +138,25 @@ def orientation_table(curves: pd.DataFrame | None, hog: pd.DataFrame | None,
     return pd.DataFrame(rows)
 
 
-def _spearman_exact(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    # Few trials: the permutation distribution of ρ over pairings (exact up to 8! pairings).
-    def rho(a: np.ndarray) -> float:
-        return float(spearmanr(a, y).statistic)
+EXACT_PAIRINGS = 8  # up to 8! = 40,320 pairings enumerated; beyond, random ones
 
-    res = permutation_test((x,), rho, permutation_type="pairings", n_resamples=9999,
-                           alternative="two-sided", random_state=0)
-    return float(res.statistic), float(res.pvalue)
+
+def _spearman_exact(x: np.ndarray, y: np.ndarray, n_random: int = 9999, seed: int = 0
+                    ) -> tuple[float, float]:
+    # Few trials: the permutation distribution of ρ over pairings, two-sided. Exact (every
+    # pairing, the observed one included) up to EXACT_PAIRINGS trials.
+    rx, ry = rankdata(snap(x)), rankdata(snap(y))
+    rho = float(pearson_rows(rx, ry[None, :])[0])
+    if np.isnan(rho):
+        return rho, float("nan")
+    n = len(x)
+    if n <= EXACT_PAIRINGS:
+        null = pearson_rows(rx, ry[np.array(list(itertools.permutations(range(n))))])
+        return rho, float(np.mean(np.abs(null) >= abs(rho) * (1.0 - 1e-9)))
+    perms = np.random.default_rng(seed).permuted(np.tile(np.arange(n), (n_random, 1)), axis=1)
+    null = pearson_rows(rx, ry[perms])
+    return rho, float((1 + np.count_nonzero(np.abs(null) >= abs(rho) * (1.0 - 1e-9)))
+                      / (1 + n_random))
 
 
 def train_angle_table(curves: pd.DataFrame, hog: pd.DataFrame | None,
@@ -138,14 +174,14 @@ def train_angle_table(curves: pd.DataFrame, hog: pd.DataFrame | None,
     """
     single = curves[~curves["train_angles"].astype(str).str.contains("/")
                     & (curves["train_angles"].astype(str) != "")
-                    & (curves["init"].astype(str) != BASELINE_INIT)
+                    & ~curves["init"].map(is_baseline).astype(bool)
                     & curves["metric"].isin(metrics)]
     if single.empty:
         return pd.DataFrame()
     per_trial = (single.groupby(["dataset", "backbone", "pretext", "init", "metric",
                                  "train_angles", "trial_id"], dropna=False, observed=True)
                  ["mean"].mean().reset_index())
-    per_trial["theta"] = per_trial["train_angles"].astype(int)
+    per_trial["theta"] = per_trial["train_angles"].astype(float).round(3)
     svm = hog_curves(hog) if hog is not None and len(hog) else {}
     sim = (similarity_curves(orientation, sorted(per_trial["theta"].unique()))
            if orientation is not None and len(orientation) else {})
@@ -158,11 +194,14 @@ def train_angle_table(curves: pd.DataFrame, hog: pd.DataFrame | None,
         head = dict(zip(["dataset", "backbone", "pretext", "init", "metric"], key, strict=True))
         for name, source in (("hog_svm_accuracy", svm), ("self_similarity", sim)):
             pred = source.get(str(head["dataset"]))
-            if pred is None or not set(g.index) <= set(pred.index.astype(int)):
+            if pred is None:
+                continue
+            pred = pred.set_axis(pred.index.astype(float).round(3))  # float32 angles
+            if not set(g.index) <= set(pred.index):
                 continue
             x = pred.reindex(g.index).to_numpy(dtype=np.float64)
             rho, p = _spearman_exact(x, g.to_numpy())
             rows.append({**head, "predictor": name, "n_trials": len(g),
-                         "angles": "/".join(str(int(a)) for a in g.index), "rho": rho,
+                         "angles": "/".join(f"{a:g}" for a in g.index), "rho": rho,
                          "p_perm": p})
     return pd.DataFrame(rows)

@@ -1,12 +1,17 @@
 """Batched view augmentations, run on the tensors' device with an explicit generator.
 
 Every random draw comes from the generator ``g`` (on ``g.device``), so the same seed gives the
-same views. Images are ``(N, 3, H, W)`` in [0, 1]; each image gets its own draws.
+same views. Images are ``(N, 3, H, W)`` in [0, 1]; each image gets its own draws. A preset is a
+function of (images, draws), so applying one call's output to both views of a pair is the
+``shared`` pairing of :func:`trainables.pretext.pairs.rotation_pair`: every draw made once.
 
 Presets (``pretext.augment``):
-- ``paper`` (seed 000): random horizontal and vertical flips, a small rotation (±10°), an affine
-  translation (±10 % of the side) and a Gaussian blur (σ in [0.1, 2] px, half the images).
-  Seed 000's "resizing" is the data adapter's resize to ``data.image_size``.
+- ``paper`` (seed 000): random horizontal and vertical flips, an affine translation (±10 % of
+  the side), a Gaussian blur (σ in [0.1, 2] px, half the images) and a small rotation (uniform
+  in ±10°), applied last, through the same band-limited resampling as every rotation, then
+  clipped to [0, 1]: the contrastive pairs fold it into their own rotation by θ, so a view is
+  resampled once (:func:`augment_unrotated`). Seed 000 lists these augmentations without an
+  order. Seed 000's "resizing" is the data adapter's resize to ``data.image_size``.
 - ``mocov2`` (Chen et al. 2020, MoCo v2 "aug+", facebookresearch/moco ``main_moco.py``): random
   resized crop (scale [0.2, 1], aspect [3/4, 4/3]), colour jitter (brightness, contrast,
   saturation 0.4, hue 0.1, in random order; p = 0.8), grayscale (p = 0.2), Gaussian blur
@@ -204,12 +209,19 @@ def random_blur(x: torch.Tensor, g: torch.Generator, sigma: tuple[float, float],
     return _where(_coin(x.shape[0], p, g, x.device), gaussian_blur(x, s), x)
 
 
+def paper_unrotated(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seed 000's positive-pair augmentations with their rotation left to apply last:
+    ``(flipped, translated and blurred images, the ±10° rotation in degrees (CPU float64))``."""
+    x = random_flips(x, g)
+    jitter = _uniform(x.shape[0], -10, 10, g, torch.device("cpu")).double()  # continuous
+    x = random_translate(x, g)
+    return random_blur(x, g, (0.1, 2.0), 0.5), jitter
+
+
 def paper(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Seed 000's positive-pair augmentations (see the module docstring)."""
-    x = random_flips(x, g)
-    x = rotate_each(x, _uniform(x.shape[0], -10, 10, g, torch.device("cpu")).round().int())
-    x = random_translate(x, g)
-    return random_blur(x, g, (0.1, 2.0), 0.5)
+    x, jitter = paper_unrotated(x, g)
+    return rotate_each(x, jitter).clamp(0, 1)
 
 
 def mocov2(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -244,3 +256,18 @@ def augment(x: torch.Tensor, preset: str, g: torch.Generator) -> torch.Tensor:
         raise ValueError(f"pretext.augment: unknown preset {preset!r}; expected one of "
                          f"{sorted([*PRESETS, 'none'])}")
     return PRESETS[preset](x, g)
+
+
+def augment_unrotated(x: torch.Tensor, preset: str, g: torch.Generator
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`augment` with the preset's own rotation (``paper``'s ±10°) left to the caller,
+    who can fold it into a rotation of its own and resample once.
+
+    Returns:
+        ``(images, degrees)``: the same draws as :func:`augment` from the same generator, and
+        ``augment(x) == rotate_each(images, degrees).clamp(0, 1)``; ``degrees`` is None (and
+        ``images`` is ``augment(x)``) for a preset that does not rotate.
+    """
+    if preset == "paper":
+        return paper_unrotated(x, g)
+    return augment(x, preset, g), None

@@ -16,7 +16,7 @@ from trainables.config import TrialConfig
 from trainables.metrics import boxes_mask, evaluation_region, mask_metrics, minmax
 from trainables.pretext import Pretext
 from trainables.rotation import rotate_each
-from trainables.saliency import build_target, get_method, iter_saliency
+from trainables.saliency import build_target, degenerate_at, get_method, iter_saliency
 
 FIGURE_IMAGES = 4
 
@@ -43,8 +43,9 @@ def evaluate_saliency(
 
     Returns:
         ``(rows, maps)``: one row per (image, angle), image-major, with the metric columns of the
-        ``saliency`` table; and the normalised maps ``(min(N, 4), A, S, S)`` of the first images
-        on the CPU (for the example figure).
+        ``saliency`` table and ``degenerate`` (the target's map is degenerate by construction at
+        that angle, :func:`trainables.saliency.degenerate_at`); and the normalised maps
+        ``(min(N, 4), A, S, S)`` of the first images on the CPU (for the example figure).
     """
     sc = cfg.saliency
     crop = cfg.pretext.crop
@@ -85,7 +86,9 @@ def evaluate_saliency(
     # one transfer at the end: reading values per batch would stall a GPU every batch
     order = torch.cat(done)
     table = {name: torch.cat(v).cpu().tolist() for name, v in values.items()}
-    rows = [{"eval_angle": int(angles[qi % a]), "image_id": image_ids[qi // a],
+    degenerate = [degenerate_at(sc.target, float(x)) for x in angles]
+    rows = [{"eval_angle": float(angles[qi % a]), "image_id": image_ids[qi // a],
+             "degenerate": degenerate[qi % a],
              **{name: vals[r] for name, vals in table.items()}}
             for r, qi in enumerate(order.tolist())]
     if boxes is None:  # no boxes in the dataset: a null, not a NaN score

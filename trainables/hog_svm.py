@@ -5,6 +5,11 @@ caches it. Each angle is an independent binary problem: the HoG descriptors of N
 (label 0) and of the same N crops rotated by θ (label 1), classified by StandardScaler + RBF SVC
 with C and γ chosen by grouped cross-validation, an image's two copies always in the same fold.
 
+Both classes go through the same resampling (:func:`trainables.rotation.rotate`, band-limited):
+the "unrotated" class is the images rotated by 0°, so no angle is told apart by blur (issue 11:
+with exact 0° and bilinear 45°, white noise scored 1.0 at 45°). The negative controls
+(synthetic ``noise`` and ``discs``) stay at chance at every angle (docs/rotation.md).
+
 Speed (seed 000: 75 images × 360 angles): the unrotated descriptors and the folds are the same
 at every angle, so they are computed once per curve; the grid search makes exactly the fits of
 ``GridSearchCV(make_pipeline(StandardScaler(), SVC()), cv=GroupKFold)`` without its per-fit
@@ -48,21 +53,21 @@ def hog_features(gray: np.ndarray, cfg: HogConfig) -> np.ndarray:
     ]).astype(np.float32)
 
 
-def rotated_gray(gray: torch.Tensor, angle: int, crop: FieldOfView) -> np.ndarray:
+def rotated_gray(gray: torch.Tensor, angle: float, crop: FieldOfView) -> np.ndarray:
     """``(N, H, W)`` images rotated by ``angle`` inside the common field of view, as numpy."""
     from trainables.rotation import apply_fov, rotate  # torch: in the parent process only
 
     return apply_fov(rotate(gray, angle), crop).numpy()
 
 
-def rotated_features(gray: torch.Tensor, angle: int, cfg: HogConfig, crop: FieldOfView
+def rotated_features(gray: torch.Tensor, angle: float, cfg: HogConfig, crop: FieldOfView
                      ) -> np.ndarray:
     """HoG descriptors ``(N, F)`` of ``(N, H, W)`` images rotated by ``angle`` inside the common
     field of view (0° gives the unrotated descriptors)."""
     return hog_features(rotated_gray(gray, angle, crop), cfg)
 
 
-def pair_inputs(gray: torch.Tensor, angle: int, cfg: HogConfig, crop: FieldOfView,
+def pair_inputs(gray: torch.Tensor, angle: float, cfg: HogConfig, crop: FieldOfView,
                 base: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The SVM inputs for one angle: features ``(2N, F)`` (N unrotated, then N rotated), labels
     (0 unrotated, 1 rotated), groups (the image: its two copies share a fold).
@@ -137,7 +142,7 @@ def svm_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: HogConfi
             "best_c": float(cfg.c_grid[ci]), "best_gamma": float(cfg.gamma_grid[gi])}
 
 
-def _score_chunk(turned: np.ndarray, angles: list[int], base: np.ndarray, cfg: HogConfig,
+def _score_chunk(turned: np.ndarray, angles: list[float], base: np.ndarray, cfg: HogConfig,
                  folds: list[Split]) -> list[dict[str, Any]]:
     """Rows for a chunk of angles from their rotated images ``turned (len(angles), N, H, W)``
     (runs in a worker: numpy, skimage and sklearn only)."""
@@ -147,17 +152,17 @@ def _score_chunk(turned: np.ndarray, angles: list[int], base: np.ndarray, cfg: H
     rows = []
     for angle, gray in zip(angles, turned, strict=True):
         x = np.concatenate([base, hog_features(gray, cfg)])
-        rows.append({"angle": int(angle), **svm_accuracy(x, y, groups, cfg, folds)})
+        rows.append({"angle": float(angle), **svm_accuracy(x, y, groups, cfg, folds)})
     return rows
 
 
-def hog_svm_curve(images: torch.Tensor, angles: list[int], cfg: HogConfig,
+def hog_svm_curve(images: torch.Tensor, angles: list[float], cfg: HogConfig,
                   crop: FieldOfView = "disk") -> list[dict[str, Any]]:
     """Rows of the ``hog_svm`` table (without study/dataset), one per angle, in ``angles`` order.
 
     Args:
         images: ``(N, C, H, W)`` in [0, 1], already at ``cfg.image_size``.
-        angles: degrees.
+        angles: degrees (floats).
         cfg: ``hog.*`` (``n_jobs`` worker processes over chunks of angles).
         crop: the same field of view the study uses for the network.
     """
@@ -166,7 +171,7 @@ def hog_svm_curve(images: torch.Tensor, angles: list[int], cfg: HogConfig,
     base = rotated_features(gray, 0, cfg, crop)
     folds = grouped_folds(np.r_[np.arange(n), np.arange(n)], cfg.cv_folds)
     jobs = min(cfg.n_jobs, len(angles), os.cpu_count() or 1)
-    chunks = [[int(a) for a in c] for c in np.array_split(np.asarray(angles), 4 * jobs)
+    chunks = [[float(a) for a in c] for c in np.array_split(np.asarray(angles), 4 * jobs)
               if len(c)]
     # a generator: joblib rotates the next chunks while the workers score the first ones
     tasks = (delayed(_score_chunk)(np.stack([rotated_gray(gray, a, crop) for a in chunk]),

@@ -78,4 +78,31 @@ def test_partial_grid_constant_curves_and_bad_input() -> None:
     with pytest.raises(ValueError, match="equal-length"):
         circular_spearman(GRID, np.ones(3), np.ones(24))
     with pytest.raises(ValueError, match="NaN"):
-        circular_spearman(GRID, np.full(24, np.nan), np.ones(24))
+        circular_spearman(np.array([0, 45, 90, 135]), np.array([1, np.nan, 2, 3]), np.ones(4))
+    assert np.isnan(circular_spearman(GRID, np.full(24, np.nan), np.ones(24)).rho)
+
+
+def test_a_gap_rides_with_its_curve() -> None:
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=24), rng.normal(size=24)
+    x[0] = np.nan  # e.g. a degenerate 0° point
+    c = circular_spearman(GRID, x, y)
+    assert c.n_angles == 23
+    assert c.rho == pytest.approx(spearmanr(x[1:], y[1:]).statistic)
+    rolled = [spearmanr(np.delete(x, 0), np.delete(np.roll(y, s), 0)).statistic
+              for s in range(24)]
+    assert c.p_shift == pytest.approx(np.mean(np.abs(rolled) >= abs(c.rho) * (1 - 1e-9)))
+
+
+def test_the_gapped_shift_p_keeps_its_level() -> None:
+    rng = np.random.default_rng(9)
+    theta = np.radians(GRID)
+
+    def smooth() -> np.ndarray:
+        k = np.arange(1, 4)[:, None]
+        return (rng.normal(size=(3, 1)) * np.cos(k * theta + rng.uniform(0, 6.3, (3, 1)))).sum(0)
+
+    fixed = 0.7 + 0.2 * np.cos(theta - 1.0)
+    fixed[0] = np.nan  # a fixed curve with a point fixed by construction, left out
+    p = [circular_spearman(GRID, smooth(), fixed).p_shift for _ in range(300)]
+    assert np.mean(np.array(p) < 0.05) <= 0.08

@@ -72,3 +72,23 @@ def test_baseline_effects_pair_images_within_each_trial(
     assert row["trained_mean"] == pytest.approx(frame[(frame.trial_id == "t1") & (
         frame.init == "random")]["dice"].mean(), rel=1e-6)
     assert baseline_effects(frame[frame.init == "random"]).empty
+
+
+def test_baseline_pattern_table_tests_the_difference_curves(
+        make_saliency: Callable[..., pd.DataFrame]) -> None:
+    from result_tables import flat, four_fold
+
+    from analysis.effects import baseline_pattern_table
+
+    def pair(trained: Callable, baseline: Callable) -> pd.DataFrame:
+        return pd.concat([make_saliency(trained, trial_id="t1", rng_seed=1, n_images=16),
+                          make_saliency(baseline, trial_id="t1", rng_seed=2, n_images=16,
+                                        init="random_baseline")])
+
+    added = baseline_pattern_table(pair(four_fold(0.03), flat(0.6)), ["dice"], n_perm=499)
+    row = added.iloc[0]
+    assert row["p_vs_baseline"] < 0.01 and row["diff_period"] == 90.0
+    assert row["diff_amplitude"] == pytest.approx(0.03, abs=0.01) and row["n_images"] == 16
+    same = baseline_pattern_table(pair(four_fold(0.03), four_fold(0.03)), ["dice"], n_perm=499)
+    assert same.iloc[0]["p_vs_baseline"] > 0.05
+    assert baseline_pattern_table(make_saliency(four_fold(0.03)), ["dice"]).empty

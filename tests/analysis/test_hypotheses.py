@@ -41,10 +41,12 @@ def test_a_dice_curve_that_mirrors_the_svm_curve_is_found_negatively_correlated(
     assert sorted(table["metric"]) == ["dice", "soft_dice"]
     row = table[table["metric"] == "dice"].iloc[0]
     mean = curves[curves["metric"] == "dice"].set_index("eval_angle")["mean"]
-    assert row["rho"] == pytest.approx(spearmanr(mean.loc[GRID], svm_curve(GRID)).statistic)
+    # 0° is left out: the HoG-SVM tells an image from itself there (chance by construction)
+    assert row["rho"] == pytest.approx(spearmanr(mean.loc[GRID[1:]],
+                                                 svm_curve(GRID[1:])).statistic)
     assert row["rho"] < -0.95
     assert row["p_shift"] == pytest.approx(1 / 24)
-    assert row["n_angles"] == 24
+    assert row["n_angles"] == 23
 
 
 def test_hog_rows_of_another_dataset_are_not_used(

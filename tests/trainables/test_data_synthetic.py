@@ -11,9 +11,10 @@ from trainables.config import ConfigError, DataConfig
 from trainables.data import build_dataset
 from trainables.data.phantoms import PHANTOMS
 from trainables.data.shapes import SHAPES
-from trainables.data.synthetic import symmetry
+from trainables.data.synthetic import NOISE_LEVEL, symmetry
+from trainables.rotation import rotate
 
-KINDS = sorted(SHAPES) + sorted(PHANTOMS)
+KINDS = [*sorted(SHAPES), "noise", *sorted(PHANTOMS)]
 
 
 def dataset(kind: str, n: int = 64, size: int = 64, **params: object):
@@ -155,3 +156,27 @@ def test_samples_keep_the_contract(kind: str) -> None:
 def test_unknown_kind_is_a_config_error_naming_the_choices() -> None:
     with pytest.raises(ConfigError, match=r"data.params.kind: expected one of .*'brain_phantom'"):
         dataset("hexagons")
+
+
+def test_noise_is_white_and_its_mask_has_no_orientation() -> None:
+    # the negative control (issue 11): i.i.d. pixels of the requested std around a flat grey,
+    # and a centred disc as the mask, the same for every item and unchanged by any rotation
+    ds = dataset("noise", n=16, size=48, noise=0.1)
+    images = torch.stack([ds[i]["image"] for i in range(len(ds))])
+    assert torch.equal(images[:, 0], images[:, 1])  # grey
+    z = images[:, 0].double() - NOISE_LEVEL
+    assert float(z.mean()) == pytest.approx(0.0, abs=0.005)
+    assert float(z.std()) == pytest.approx(0.1, rel=0.03)
+    for dims in ((-1,), (-2,)):  # neighbours are uncorrelated: white
+        lag = (z * z.roll(1, dims=dims)).mean() / z.var()
+        assert abs(float(lag)) < 0.03
+    masks = torch.stack([ds[i]["mask"] for i in range(len(ds))])
+    assert bool((masks == masks[0]).all())
+    assert int(masks[0].sum()) == pytest.approx(np.pi * 12**2, rel=0.05)
+    for angle in (90.0, 180.0, 270.0):
+        assert torch.equal(rotate(masks[0], angle, mode="nearest"), masks[0])
+    r = torch.arange(48) - 23.5
+    dist = (r[:, None] ** 2 + r[None, :] ** 2).sqrt()
+    for angle in (10.0, 45.0, 137.5):
+        changed = rotate(masks[0], angle, mode="nearest") ^ masks[0]
+        assert bool(((dist[changed] - 12).abs() < 1.5).all())  # the rim's staircase only

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from trainables.config import parse_trial
 from trainables.data import collate, load_split
 from trainables.evaluate import evaluate_saliency
 from trainables.models import Backbone
 from trainables.pretext import Pretext
+from trainables.spec import parse_trial
 from trainables.trial import TrialContext, run_trial
 
 

@@ -35,8 +35,9 @@ ANGLES = [0, 30, 90]
 def make_task(name: str = "moco_rotation") -> Pretext:
     torch.manual_seed(0)
     encoder = build_small_cnn({"width": 4, "blocks": 2})
-    cfg = PretextConfig(name=name, angles=(0, 90, 180, 270) if name == "rotnet" else (90,),
-                        queue_size=8, proj_dim=8)
+    params = ({"angles": [0, 90, 180, 270]} if name == "rotnet"
+              else {"angles": [90], "queue_size": 8, "proj_dim": 8})
+    cfg = PretextConfig(name=name, params=params)
     return build_pretext(encoder, cfg).eval().requires_grad_(False)
 
 
@@ -69,6 +70,7 @@ def naive_scores(task: Pretext, target: str, x: torch.Tensor, img: torch.Tensor,
     enc = task.encoder
     emb = enc(x) if z is None else z
     if target == "pair_similarity":
+        img = rotate(img, 0.0)  # the reference as 0° sees it (docs/rotation.md)
         ref_in = apply_fov(img + eps, "disk") if (shared and eps is not None) else \
             apply_fov(img, "disk")
         with torch.no_grad():
@@ -79,6 +81,8 @@ def naive_scores(task: Pretext, target: str, x: torch.Tensor, img: torch.Tensor,
         with torch.no_grad():
             cls = task.logits(clean).argmax(1)
         return logits[0, cls]
+    if target == "rotation_max":  # seed 002: every rotation neuron, maps maxed element-wise
+        return task.head(emb)[0]
     return emb[0]  # embedding_max: every neuron (exact definition)
 
 

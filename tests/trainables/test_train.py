@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Iterator
 
 import pytest
 import torch
 
-from trainables.config import TrainConfig, parse_trial
+from trainables.config import TrainConfig
 from trainables.pretext import Pretext, StepResult
 from trainables.pretext.rotnet import rotation_batch
+from trainables.spec import parse_trial
 from trainables.train import (
     NonFiniteLossError,
     autocast,
@@ -39,34 +39,33 @@ def ells(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     return images
 
 
-def test_rotnet_learns_and_moco_loss_falls_within_a_minute() -> None:
-    start = time.perf_counter()
+def test_rotnet_learns_and_moco_loss_falls() -> None:
     g = torch.Generator().manual_seed(0)
     data, test = ells(512, 32, g), ells(128, 32, torch.Generator().manual_seed(1))
     base = {"data": {"image_size": 32}, "model": {"params": {"width": 8}},
             "train": {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}}
 
-    rotnet_cfg = parse_trial({**base, "pretext": {"name": "rotnet", "angles": [0, 90, 180, 270],
+    rotnet_cfg = parse_trial({**base, "pretext": {"name": "rotnet",
+                                                  "params": {"angles": [0, 90, 180, 270]},
                                                   "augment": "none", "crop": "disk"}})
     torch.manual_seed(0)
     rotnet = build_task(rotnet_cfg, torch.device("cpu"))
     _train(rotnet, data, rotnet_cfg.train, 200, g)
     rotnet.eval()
     with torch.no_grad():
-        x, y = rotation_batch(test, rotnet_cfg.pretext.angles, True, g, "disk")
+        x, y = rotation_batch(test, rotnet.params.angles, True, g, "disk")
         accuracy = (rotnet.logits(x).argmax(1) == y).float().mean().item()
     assert accuracy > 0.9
 
-    moco_cfg = parse_trial({**base, "pretext": {"name": "moco_rotation", "angles": [90],
-                                                "augment": "paper", "queue_size": 256,
-                                                "momentum": 0.99}})
+    moco_cfg = parse_trial({**base, "pretext": {"name": "moco_rotation", "augment": "paper",
+                                                "params": {"angles": [90], "queue_size": 256,
+                                                           "momentum": 0.99}}})
     torch.manual_seed(0)
     moco = build_task(moco_cfg, torch.device("cpu"))
     losses = _train(moco, data, moco_cfg.train, 200, g)
     early, late = statistics.mean(losses[20:40]), statistics.mean(losses[-20:])
     # the queue is full of real keys after 8 steps; chance level is log(1 + K) = 5.55
     assert late < early - 0.5 and late < math.log(257), (early, late)
-    assert time.perf_counter() - start < 60
 
 
 def _train(task: Pretext, data: torch.Tensor, cfg: TrainConfig, steps: int,
@@ -112,7 +111,7 @@ def test_non_finite_loss_names_epoch_and_step() -> None:
 
 
 def test_optimizers_as_the_seeds_ran_them() -> None:
-    task = build_task(parse_trial({"pretext": {"queue_size": 8}}), torch.device("cpu"))
+    task = build_task(parse_trial({"pretext": {"params": {"queue_size": 8}}}), torch.device("cpu"))
     sgd = build_optimizer(task.parameters(),
                           TrainConfig(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True))
     assert isinstance(sgd, torch.optim.SGD)
@@ -157,7 +156,7 @@ def test_cosine_schedule() -> None:
 
 def test_resume_gives_the_uninterrupted_result() -> None:
     cfg = parse_trial({"data": {"image_size": 16}, "model": {"params": {"width": 4}},
-                       "pretext": {"queue_size": 8}, "train": {"epochs": 2}})
+                       "pretext": {"params": {"queue_size": 8}}, "train": {"epochs": 2}})
     data = torch.rand(4, 8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 
     def batches(epoch: int) -> Iterator[torch.Tensor]:

@@ -7,7 +7,11 @@ one-pixel staircase edge, finite differences pull a disc's gradient orientations
 
 Sizes and positions are drawn as in the walking skeleton: centre uniform in the centred square
 of side ``size / 4``, half-sizes i.i.d. uniform in [size / 10, size / 4.5], so the distribution
-is invariant under 90° rotations and flips.
+is invariant under 90° rotations and flips. Discs, a negative control, place their centre
+uniformly in the centred disc of radius ``size / 8`` instead, so their distribution is
+invariant under every rotation: a square of centres turned by 45° is a diamond, a real cue
+that lets a classifier tell 45° from 0° with up to 59 % accuracy (0.5 + half the 17 % of the
+square outside its 45° turn).
 """
 
 from __future__ import annotations
@@ -58,10 +62,13 @@ def diamond(size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def disc(size: int, rng: np.random.Generator) -> np.ndarray:
-    """A disc: edge gradients at every orientation equally."""
+    """A disc: edge gradients at every orientation equally, its centre uniform in a centred
+    disc (no place is more likely at one angle than at another)."""
     yy, xx = centred_grid(size)
-    cx, cy, a, _ = _placement(size, rng)
-    return np.hypot(xx - cx, yy - cy) - a
+    area, turn = rng.uniform(0.0, 1.0, size=2)  # as many draws as _placement's centre
+    a, _ = rng.uniform(size / 10, size / 4.5, size=2)
+    radius, phi = size / 8 * np.sqrt(area), 2 * np.pi * turn
+    return np.hypot(xx - radius * np.cos(phi), yy - radius * np.sin(phi)) - a
 
 
 def ellipse_distance(yy: np.ndarray, xx: np.ndarray, cx: float, cy: float, a: float, b: float,

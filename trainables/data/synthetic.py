@@ -1,9 +1,17 @@
 """Deterministic synthetic datasets with masks: known gradient orientations, and phantoms.
 
 Kinds: ``rectangles`` (edge gradients at 0° and 90°), ``diamonds`` (45° and 135°), ``discs``
-and ``ellipses`` (every orientation) — see :mod:`trainables.data.shapes` — and the phantoms
+and ``ellipses`` (every orientation) — see :mod:`trainables.data.shapes` — the phantoms
 ``brain_phantom``, ``chest_phantom``, ``polyp_phantom`` that resemble the seeds' data
-(:mod:`trainables.data.phantoms`).
+(:mod:`trainables.data.phantoms`), and ``noise``: isotropic white noise (grey 0.5 plus the
+``noise`` parameter's Gaussian noise, i.i.d. per pixel) with a centred disc of radius S/4 as its
+mask, the same for every item.
+
+``noise`` and ``discs`` are the negative controls (docs/rotation.md): nothing in their
+distribution changes under any rotation, so every rotation-by-θ measurement (HoG-SVM "rotated
+or not", RotNet accuracy, an angle pattern of saliency Dice) must stay at chance on them; a
+pattern there is the pipeline's, not the data's. Use them like any dataset, e.g.
+``data: {name: synthetic, params: {kind: noise, noise: 0.1}, label: noise}``.
 
 Every item is drawn from its own generator seeded by (dataset seed, index), so item i is the
 same whatever else is read. With ``orientation: random`` (the default) each item is then moved
@@ -26,10 +34,11 @@ from trainables.config import DataConfig
 from trainables.config.parse import build
 from trainables.data.base import Sample
 from trainables.data.phantoms import PHANTOMS
-from trainables.data.shapes import SHAPES, coverage
+from trainables.data.shapes import SHAPES, centred_grid, coverage
 
-Kind = Literal["rectangles", "diamonds", "discs", "ellipses", "brain_phantom", "chest_phantom",
-               "polyp_phantom"]
+Kind = Literal["rectangles", "diamonds", "discs", "ellipses", "noise", "brain_phantom",
+               "chest_phantom", "polyp_phantom"]
+NOISE_LEVEL = 0.5  # the grey of the ``noise`` kind, far from the [0, 1] clip for σ ≤ 0.15
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,8 @@ class SyntheticParams:
         n_images: items in the dataset.
         seed: generator seed of the whole set.
         noise: std of additive white noise, in [0, 1] intensity units (a textured background;
-            0 gives clean edges for known-answer tests).
+            0 gives clean edges for known-answer tests; for ``kind: noise`` it is the whole
+            image, so 0 gives flat grey).
         orientation: ``random`` (a random symmetry of the square per item, the default) or
             ``upright`` (as drawn).
     """
@@ -57,6 +67,9 @@ def _draw(kind: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, n
     """An upright image ``(S, S)`` or ``(S, S, 3)`` in [0, 1] and its mask ``(S, S)``."""
     if kind in PHANTOMS:
         return PHANTOMS[kind](size, rng)
+    if kind == "noise":  # the texture is the additive noise; the mask has no orientation
+        yy, xx = centred_grid(size)
+        return np.full((size, size), NOISE_LEVEL), np.hypot(yy, xx) <= size / 4
     d = SHAPES[kind](size, rng)
     fg, bg = rng.uniform(0.6, 0.9), rng.uniform(0.1, 0.3)
     return bg + (fg - bg) * coverage(d), d <= 0

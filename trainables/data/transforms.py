@@ -10,6 +10,7 @@ nearest-neighbour aliasing; boxes follow the same geometry.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -29,27 +30,65 @@ _CONVERT = {"1": "L", "LA": "L", "La": "L", "P": "RGBA", "PA": "RGBA", "RGBA": "
             "HSV": "RGB"}
 
 
-def read_pixels(path: Path) -> np.ndarray:
+# ``data.max_image_pixels``' default: 50 megapixels (a 10000 x 10000 PNG, 100 MP, decodes to
+# 300 MB as uint8 RGB and 1.2 GB as float32, in every process that reads it)
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def too_large(path: Path | str, shape: tuple[int, ...], limit: int, unit: str = "pixels"
+              ) -> DataError | None:
+    """The error for a file whose header declares more than ``limit`` pixels (or voxels)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    if n <= limit:
+        return None
+    size = " x ".join(str(d) for d in shape)
+    return DataError([Problem(str(path), f"declares {size} = {n:,} {unit}, more than "
+                                         f"data.max_image_pixels = {limit:,}; refused before "
+                                         "decoding (raise data.max_image_pixels if the file "
+                                         "is genuine)")])
+
+
+def read_pixels(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """The pixels of an image file: ``(H, W)`` or ``(H, W, 3)``; uint8, uint16, int32 or float32.
 
-    Alpha is dropped (palette images are expanded first). The whole file is decoded here, so a
-    truncated or corrupt file fails now, naming the file.
+    Alpha is dropped (palette images are expanded first). The size in the file's header is
+    checked against ``max_pixels`` before anything is decoded (PIL reads the header only when
+    opening); then the whole file is decoded, so a truncated or corrupt file fails now, naming
+    the file. PIL's own decompression-bomb limit (about 179 MP) still refuses larger files.
 
     Raises:
-        DataError: the file is missing, unreadable or not an image.
+        DataError: the file is missing, unreadable, not an image, or larger than ``max_pixels``.
     """
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = _CONVERT.get(im.mode, im.mode)
-            if mode == "RGBA":  # a palette with transparency: expand, then drop alpha
-                im = im.convert("RGBA").convert("RGB")
-            elif mode != im.mode:
-                im = im.convert(mode)
-            arr = np.asarray(im)
+        with warnings.catch_warnings():
+            # our limit decides below PIL's hard one; PIL's warning would only repeat it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except FileNotFoundError:
         raise DataError([Problem(str(path), "missing; expected an image file")]) from None
+    except Image.DecompressionBombError as err:
+        raise DataError([Problem(str(path), f"refused before decoding: {err}")]) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise DataError([Problem(str(path), f"cannot be read as an image ({err}); expected "
+                                            "a readable PNG, JPEG, TIFF or BMP file")]) from None
+    with im:
+        error = too_large(path, (im.size[0], im.size[1]), max_pixels)
+        if error is not None:
+            raise error
+        return _decode(im, path)
+
+
+def _decode(im: Image.Image, path: Path) -> np.ndarray:
+    """Decode an opened image (its header checked) to the array :func:`read_pixels` returns."""
+    try:
+        im.load()
+        mode = _CONVERT.get(im.mode, im.mode)
+        if mode == "RGBA":  # a palette with transparency: expand, then drop alpha
+            im = im.convert("RGBA").convert("RGB")
+        elif mode != im.mode:
+            im = im.convert(mode)
+        arr = np.asarray(im)
+    except (OSError, ValueError, SyntaxError) as err:
         raise DataError([Problem(str(path), f"cannot be read as an image ({err}); expected "
                                             "a readable PNG, JPEG, TIFF or BMP file")]) from None
     if arr.dtype.byteorder == ">":

@@ -10,6 +10,8 @@ keys, and the batch's keys then replace the oldest queue entries.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +20,37 @@ from trainables.config import PretextConfig
 from trainables.models import Backbone
 from trainables.pretext.base import Pretext, StepResult, mlp_head
 from trainables.pretext.losses import info_nce
-from trainables.pretext.pairs import rotation_pair, split_forward
+from trainables.pretext.pairs import split_forward
+from trainables.pretext.rotation_params import ContrastiveRotationParams, contrastive_views
+
+
+@dataclass(frozen=True)
+class MocoRotationParams(ContrastiveRotationParams):
+    """``pretext.params`` of ``moco_rotation`` (and every key of
+    :class:`~trainables.pretext.rotation_params.ContrastiveRotationParams`: ``angles``,
+    ``pairing``, ``proj_dim``, ``proj_hidden``, ``temperature`` (0.2, MoCo v2), ``symmetric``).
+
+    The defaults are the CPU demo's; MoCo v2's own values (He et al. 2020, Chen et al. 2020:
+    K = 65536, m = 0.999) are written out in the study files that re-run seed 000.
+
+    Attributes:
+        queue_size: the number of negatives K (MoCo v2: 65536; default 1024, a few epochs of
+            a small dataset). Any K works: a batch that does not divide K wraps around the
+            queue, and a K larger than the data keeps its initial random unit vectors until
+            filled (``rotsweep validate`` does not refuse it; the study should say why).
+        momentum: the key encoder's momentum m (MoCo v2: 0.999; default 0.99, which follows
+            the query encoder within the few hundred steps of a demo).
+        split_bn: the single-device stand-in for shuffle-BN (He et al. 2020, Sec. 3.3): the
+            batch is treated as ``split_bn`` simulated GPUs; queries are normalised per group
+            in order, keys are shuffled across the groups first and unshuffled after, so a
+            query and its key never share BatchNorm statistics. 1 = plain BN over the batch
+            (what a single-GPU run of facebookresearch/moco does). Needs ≥ 2 images per group.
+    """
+
+    task: ClassVar[str] = "moco_rotation"
+    queue_size: int = field(default=1024, metadata={"ge": 1})
+    momentum: float = field(default=0.99, metadata={"ge": 0.0, "le": 1.0})
+    split_bn: int = field(default=1, metadata={"ge": 1})
 
 
 class MocoRotation(Pretext):
@@ -28,23 +60,24 @@ class MocoRotation(Pretext):
         encoder: the backbone (the query encoder, already initialised); the key encoder is a
             copy of it and the queue starts fresh, so a MoCo checkpoint's own key encoder and
             queue are never used (``model.init: moco_v2`` loads the query encoder only).
-        cfg: ``pretext.*``: ``angles`` (θ of the positive pair, one drawn per image),
-            ``queue_size`` K, ``momentum`` m (0.999), ``temperature`` τ (0.2), ``proj_dim``
-            (128), ``proj_hidden`` (the backbone's embedding size when ``None``; 2048 for
-            ResNet-50), ``symmetric``, ``split_bn``, ``augment`` and ``crop``.
+        cfg: ``pretext.*``: ``augment`` and ``crop`` of both views.
+        params: :class:`MocoRotationParams`: ``angles`` (θ of the positive pair, one drawn
+            per image), ``pairing``, ``queue_size`` K, ``momentum`` m, ``temperature`` τ,
+            ``proj_dim``, ``proj_hidden``, ``symmetric`` and ``split_bn``.
     """
 
     training_only = ("encoder_k.", "head_k.", "queue")
+    params: MocoRotationParams
 
-    def __init__(self, encoder: Backbone, cfg: PretextConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        hidden = cfg.proj_hidden or encoder.embed_dim
-        self.encoder = encoder
-        self.head_q = mlp_head(encoder.embed_dim, hidden, cfg.proj_dim)
+    def __init__(self, encoder: Backbone, cfg: PretextConfig,
+                 params: MocoRotationParams | None = None) -> None:
+        p = params or MocoRotationParams()
+        super().__init__(encoder, cfg, p)
+        hidden = p.proj_hidden or encoder.embed_dim
+        self.head_q = mlp_head(encoder.embed_dim, hidden, p.proj_dim)
         self.encoder_k = copy.deepcopy(encoder).requires_grad_(False)
         self.head_k = copy.deepcopy(self.head_q).requires_grad_(False)
-        self.register_buffer("queue", torch.empty(cfg.queue_size, cfg.proj_dim))  # K x D
+        self.register_buffer("queue", torch.empty(p.queue_size, p.proj_dim))  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.reset_queue()
 
@@ -65,7 +98,7 @@ class MocoRotation(Pretext):
     @torch.no_grad()
     def momentum_update(self) -> None:
         """θ_k ← m θ_k + (1 − m) θ_q for the encoder and head parameters."""
-        m = self.cfg.momentum
+        m = self.params.momentum
         for online, target in ((self.encoder, self.encoder_k), (self.head_q, self.head_k)):
             for p_q, p_k in zip(online.parameters(), target.parameters(), strict=True):
                 p_k.mul_(m).add_(p_q.detach(), alpha=1 - m)
@@ -87,7 +120,7 @@ class MocoRotation(Pretext):
             return self.head_q(self.encoder(part))
 
         # float32 from here on: under bf16 autocast the logits would keep ~3 digits
-        return F.normalize(split_forward(fn, x, self.cfg.split_bn).float(), dim=1)
+        return F.normalize(split_forward(fn, x, self.params.split_bn).float(), dim=1)
 
     @torch.no_grad()
     def key(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -96,24 +129,24 @@ class MocoRotation(Pretext):
         def fn(part: torch.Tensor) -> torch.Tensor:
             return self.head_k(self.encoder_k(part))
 
-        groups = self.cfg.split_bn
+        groups = self.params.split_bn
         perm = (torch.randperm(x.shape[0], generator=g, device=g.device) if groups > 1
                 else None)
         return F.normalize(split_forward(fn, x, groups, perm).float(), dim=1)
 
     def step(self, images: torch.Tensor, g: torch.Generator) -> StepResult:
-        view, rotated, _ = rotation_pair(images, self.cfg.angles, self.cfg.augment,
-                                         self.cfg.crop, g)
+        view, rotated, _ = contrastive_views(images, self.cfg, self.params, g)
         self.momentum_update()  # as builder.py: at the start of the step, before the keys
         queue = self.queue.clone().detach()  # K x D: negatives as they were before this batch
         q = self.query(view)  # N x D
         k = self.key(rotated, g)  # N x D
-        loss, logits = info_nce(q, k, queue, self.cfg.temperature)  # logits: N x (1 + K)
+        tau = self.params.temperature
+        loss, logits = info_nce(q, k, queue, tau)  # logits: N x (1 + K)
         keys = [k]
-        if self.cfg.symmetric:
+        if self.params.symmetric:
             # the same pair the other way round: rotated view as query, plain view as key
             k_b = self.key(view, g)
-            loss_b, _ = info_nce(self.query(rotated), k_b, queue, self.cfg.temperature)
+            loss_b, _ = info_nce(self.query(rotated), k_b, queue, tau)
             loss = (loss + loss_b) / 2
             keys.append(k_b)
         acc = (logits.argmax(dim=1) == 0).float().mean().item()
@@ -121,7 +154,3 @@ class MocoRotation(Pretext):
             self.enqueue(k_)
         return StepResult(loss=loss, accuracy=acc)
 
-
-def build_moco_rotation(encoder: Backbone, cfg: PretextConfig) -> Pretext:
-    """The ``moco_rotation`` entry of ``PRETEXTS``."""
-    return MocoRotation(encoder, cfg)

@@ -17,7 +17,7 @@ from trainables.saliency.methods import (
     guided_relus,
     reduce_channels,
 )
-from trainables.saliency.targets import TARGETS, Jobs, Target, build_target
+from trainables.saliency.targets import TARGETS, Jobs, Target, build_target, degenerate_at
 
 __all__ = [
     "SALIENCY_METHODS",
@@ -27,6 +27,7 @@ __all__ = [
     "Target",
     "blur_maps",
     "build_target",
+    "degenerate_at",
     "get_method",
     "guided_relus",
     "iter_saliency",

@@ -34,7 +34,7 @@ from trainables.saliency.methods import (
     guided_relus,
     reduce_channels,
 )
-from trainables.saliency.targets import Jobs, Target
+from trainables.saliency.targets import Jobs, Target, batch_limit
 
 
 def noise_for(image_index: int, n: int, shape: tuple[int, ...], seed: int,
@@ -142,7 +142,7 @@ def _check_frozen(model: nn.Module) -> None:
             f"parameters={trainable[:3]}{'...' if len(trainable) > 3 else ''}")
 
 
-def iter_saliency(target: Target, images: torch.Tensor, angles: list[int], cfg: SaliencyConfig,
+def iter_saliency(target: Target, images: torch.Tensor, angles: list[float], cfg: SaliencyConfig,
                   *, crop: FieldOfView = "disk", seed: int = 0, channels_last: bool = False
                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Saliency maps of every (image, angle), streamed as they are finished.
@@ -152,7 +152,7 @@ def iter_saliency(target: Target, images: torch.Tensor, angles: list[int], cfg: 
         images: ``(N, C, H, W)`` unrotated images on the compute device.
         angles: the A angles in degrees.
         cfg: ``saliency.*``: method, n_samples, noise_level, reduction, blur, cam_block,
-            max_batch.
+            max_batch (``None``: :func:`~trainables.saliency.targets.batch_limit`).
         crop: the common field of view applied after rotation and noise.
         seed: noise seed.
         channels_last: feed inputs in channels-last memory format (CUDA convolutions).
@@ -169,20 +169,21 @@ def iter_saliency(target: Target, images: torch.Tensor, angles: list[int], cfg: 
     s = cfg.n_samples if method.perturb != "none" else 1
     per_group = s * k
     dev = images.device
-    degrees = torch.tensor(angles, dtype=torch.long)
+    degrees = torch.tensor(angles, dtype=torch.float64)  # fractional angles stay exact
+    limit = batch_limit(cfg, dev)
     sigma = noise_sigma(images, method, cfg.noise_level, crop)
     fov = fov_mask(h, crop, dev).to(images.dtype)
     bank = (_NoiseBank(s, (c, h, w), seed, sigma, fov, target) if method.perturb == "noise"
             else None)
-    groups_per_batch = max(1, cfg.max_batch // per_group)
+    groups_per_batch = max(1, limit // per_group)
     with guided_relus(target.model, method.guided):
         for q0 in range(0, n * a, groups_per_batch):
             q = torch.arange(q0, min(q0 + groups_per_batch, n * a))
             img, ang = (q // a).to(dev), (q % a).to(dev)
             clean = rotate_each(images[img], degrees[q % a]) * fov  # g x C x H x W
             acc = torch.zeros(len(q) * k, 1 if method.cam else c, h, w, device=dev)
-            for t0 in range(0, len(q) * per_group, cfg.max_batch):
-                t1 = min(t0 + cfg.max_batch, len(q) * per_group)
+            for t0 in range(0, len(q) * per_group, limit):
+                t1 = min(t0 + limit, len(q) * per_group)
                 t = torch.arange(t0, t1, device=dev)
                 local, smp, out = t // per_group, (t // k) % s, t % k
                 ids = tuple(range(int(q[t0 // per_group]) // a,
@@ -226,7 +227,7 @@ def _finish(mean: torch.Tensor, clean: torch.Tensor, method: Method, cfg: Salien
     return blur_maps(maps, kernel, sigma)
 
 
-def saliency_maps(target: Target, images: torch.Tensor, angles: list[int], cfg: SaliencyConfig,
+def saliency_maps(target: Target, images: torch.Tensor, angles: list[float], cfg: SaliencyConfig,
                   *, crop: FieldOfView = "disk", seed: int = 0, channels_last: bool = False
                   ) -> torch.Tensor:
     """All maps of :func:`iter_saliency` at once: ``(N, A, H, W)`` float32 on the device.

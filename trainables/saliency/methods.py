@@ -35,8 +35,9 @@ class Method:
         square: average g² instead of g (SmoothGrad-SQ; Hooker et al. 2019).
         times_input: multiply the averaged gradient by the clean input (gradient × input;
             with ``path`` this is integrated gradients with a zero baseline).
-        guided: ReLUs pass only positive gradients at positive inputs (guided backprop;
-            Springenberg et al. 2015); only ``nn.ReLU`` modules, as explain-cl hooks them.
+        guided: ReLU and ReLU6 units pass only positive gradients where they are active
+            (guided backprop; Springenberg et al. 2015); networks with smooth activations
+            (SiLU, GELU) are refused, since guiding them is undefined.
         cam: Grad-CAM (Selvaraju et al. 2017) of ``saliency.cam_block`` instead of an input
             gradient: ReLU(Σ_c mean_hw(∂y/∂A_c) · A_c), bilinearly upsampled to the input.
         noise_per_range: σ = ``noise_level`` / (max − min) instead of ``noise_level`` ×
@@ -133,38 +134,80 @@ def blur_maps(maps: torch.Tensor, kernel: int, sigma: float) -> torch.Tensor:
     return out[:, 0]
 
 
-class _GuidedReLU(torch.autograd.Function):
-    """ReLU whose backward passes only positive gradients where the input was positive."""
+class _GuidedClamp(torch.autograd.Function):
+    """ReLU / ReLU6 whose backward passes only positive gradients where the unit was active.
+
+    ``upper`` is ``None`` for ReLU and 6 for ReLU6: a ReLU6 unit is active (its local derivative
+    is 1) strictly between 0 and 6, so only there may the positive gradient pass.
+    """
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        out = x.clamp_min(0)
-        ctx.save_for_backward(out)
-        return out
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor,
+                upper: float | None) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.upper = upper  # type: ignore[attr-defined]
+        return x.clamp(0, upper)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, g: torch.Tensor) -> torch.Tensor:
-        (out,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return g.clamp_min(0) * (out > 0).to(g.dtype)
+    def backward(ctx: torch.autograd.function.FunctionCtx, g: torch.Tensor
+                 ) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        active = x > 0
+        if ctx.upper is not None:  # type: ignore[attr-defined]
+            active &= x < ctx.upper  # type: ignore[attr-defined]
+        return g.clamp_min(0) * active.to(g.dtype), None
 
 
-def _guided_forward(x: torch.Tensor) -> torch.Tensor:
-    return _GuidedReLU.apply(x)
+def _guided_relu(x: torch.Tensor) -> torch.Tensor:
+    return _GuidedClamp.apply(x, None)
+
+
+def _guided_relu6(x: torch.Tensor) -> torch.Tensor:
+    return _GuidedClamp.apply(x, 6.0)
+
+
+# activations with no guided-backprop rule: a smooth gate (SiLU, GELU, ...) has no "active"
+# set, so guiding it would silently return the plain gradient through those units
+_UNGUIDABLE = (nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish, nn.ELU, nn.LeakyReLU, nn.PReLU,
+               nn.Softplus, nn.CELU, nn.SELU)
+
+
+def guidable_problem(model: nn.Module) -> str | None:
+    """Why guided backprop cannot run on ``model`` (``None`` when it can): it is defined for
+    ReLU-family units only (``nn.ReLU``, ``nn.ReLU6``; Springenberg et al. 2015)."""
+    found = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _UNGUIDABLE)})
+    if not found:
+        return None
+    return (f"guided backprop is defined for ReLU and ReLU6 units only; this network also uses "
+            f"{', '.join(found)} (choose another saliency.method, e.g. smoothgrad)")
 
 
 @contextlib.contextmanager
 def guided_relus(model: nn.Module, enabled: bool = True) -> Iterator[None]:
-    """Within the block, every ``nn.ReLU`` of ``model`` back-propagates the guided way.
+    """Within the block, every ``nn.ReLU`` / ``nn.ReLU6`` of ``model`` back-propagates the
+    guided way.
 
-    Each ReLU's ``forward`` is shadowed by an instance attribute (``nn.Module.__call__`` looks it
-    up first) and restored on exit, so no hook is left behind even after an error. In-place ReLUs
+    Each unit's ``forward`` is shadowed by an instance attribute (``nn.Module.__call__`` looks it
+    up first) and restored on exit, so no hook is left behind even after an error. In-place units
     become out-of-place while guided, which autograd needs anyway.
+
+    Raises:
+        ValueError: ``model`` has activations without a guided rule (SiLU, GELU, ...), which
+            would otherwise pass the plain gradient (MobileNetV2's ReLU6 is guided; EfficientNet's
+            SiLU and ViT's GELU are refused).
     """
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)] if enabled else []
-    for m in relus:
-        m.forward = _guided_forward  # type: ignore[method-assign]
+    if not enabled:
+        yield
+        return
+    problem = guidable_problem(model)
+    if problem:
+        raise ValueError(f"saliency.method: {problem}")
+    units = [m for m in model.modules() if type(m) in (nn.ReLU, nn.ReLU6)]
+    for m in units:
+        m.forward = (_guided_relu6 if isinstance(m, nn.ReLU6)  # type: ignore[method-assign]
+                     else _guided_relu)
     try:
         yield
     finally:
-        for m in relus:
+        for m in units:
             del m.forward

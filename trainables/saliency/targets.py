@@ -20,7 +20,11 @@ from trainables.pretext import Pretext
 from trainables.rotation import FieldOfView, apply_fov, rotate
 from trainables.train import autocast
 
-TARGETS = ("embedding_max", "pair_similarity", "rotation_logit")
+# inputs per pass when saliency.max_batch is None: on the CPU 64 beats 256 by 1.3–1.6×
+# (bench/saliency.py); a GPU wants larger batches to fill its cores
+AUTO_MAX_BATCH = {"cpu": 64, "cuda": 256}
+
+TARGETS = ("embedding_max", "pair_similarity", "rotation_logit", "rotation_max")
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,11 @@ class PairSimilarity(Target):
     def __init__(self, pretext: Pretext, images: torch.Tensor, crop: FieldOfView, amp: bool,
                  shared_noise: bool, max_batch: int) -> None:
         super().__init__(pretext.encoder, pretext.encoder, amp)
-        self.images, self.crop, self.shared_noise = images, crop, shared_noise
+        # the reference is the image as 0° sees it: the same resampling as every rotated input
+        self.images, self.crop, self.shared_noise = rotate(images, 0.0), crop, shared_noise
         self.max_batch = max_batch
         with torch.no_grad():
-            self.ref = self.embed(apply_fov(images, crop))  # N x D
+            self.ref = self.embed(apply_fov(self.images, crop))  # N x D
         self.noisy_ref: dict[int, torch.Tensor] = {}  # image -> S x D
 
     def prepare_noise(self, image: int, noise: torch.Tensor) -> None:
@@ -114,23 +119,34 @@ class PairSimilarity(Target):
         return F.cosine_similarity(z, ref, dim=1)
 
 
-class RotationLogit(Target):
+class _RotationHead(Target):
+    """A target read off the pretext's rotation head (``pretext.logits``)."""
+
+    def __init__(self, pretext: Pretext, amp: bool, name: str) -> None:
+        logits = getattr(pretext, "logits", None)
+        if logits is None:
+            raise ValueError(
+                f"saliency.target {name!r} needs a pretext with a rotation head; "
+                f"{type(pretext).__name__} has none (use 'pair_similarity' or 'embedding_max')"
+            )
+        super().__init__(pretext, pretext.encoder, amp)
+        self.logits_fn = logits
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        with autocast(x.device, self.amp):
+            return self.logits_fn(x).float()  # b x n_classes
+
+
+class RotationLogit(_RotationHead):
     """The logit of the rotation class the task predicts for the clean rotated input.
 
     The class is fixed per (image, angle) before any noise (SmoothGrad averages the gradient of
     one class score, Smilkov et al. 2017), so noise cannot switch it between copies.
     """
 
-    def __init__(self, pretext: Pretext, images: torch.Tensor, angles: list[int],
+    def __init__(self, pretext: Pretext, images: torch.Tensor, angles: list[float],
                  crop: FieldOfView, amp: bool, max_batch: int) -> None:
-        logits = getattr(pretext, "logits", None)
-        if logits is None:
-            raise ValueError(
-                f"saliency.target 'rotation_logit' needs a pretext with a rotation head; "
-                f"{type(pretext).__name__} has none (use 'pair_similarity' or 'embedding_max')"
-            )
-        super().__init__(pretext, pretext.encoder, amp)
-        self.logits_fn = logits
+        super().__init__(pretext, amp, "rotation_logit")
         classes = torch.empty(images.shape[0], len(angles), dtype=torch.long,
                               device=images.device)
         with torch.no_grad():
@@ -140,13 +156,29 @@ class RotationLogit(Target):
                     classes[i0:i0 + max_batch, j] = self._logits(x).argmax(1)
         self.classes = classes  # N x A
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        with autocast(x.device, self.amp):
-            return self.logits_fn(x).float()
-
     def forward(self, x: torch.Tensor, jobs: Jobs) -> torch.Tensor:
         cls = self.classes[jobs.image, jobs.angle]
         return self._logits(x).gather(1, cls[:, None]).squeeze(1)
+
+
+class RotationMax(_RotationHead):
+    """Seed 002's saliency of the rotation-prediction layer: one gradient map per rotation
+    neuron (logit), combined by an element-wise max over the neurons.
+
+    Seed 002, "Generalization of Saliency Map for more than one neuron": ``S = max(s_1, ...,
+    s_n)`` element-wise, "used for both the rotation prediction layers and embedding layers".
+    Every class logit is differentiated (4 for {0, 90, 180, 270}), so it does not depend on
+    which class the network predicts, unlike ``rotation_logit``.
+    """
+
+    def __init__(self, pretext: Pretext, images: torch.Tensor, crop: FieldOfView, amp: bool
+                 ) -> None:
+        super().__init__(pretext, amp, "rotation_max")
+        with torch.no_grad():
+            self.n_outputs = int(self._logits(apply_fov(images[:1], crop)).shape[1])
+
+    def forward(self, x: torch.Tensor, jobs: Jobs) -> torch.Tensor:
+        return self._logits(x).gather(1, jobs.output[:, None]).squeeze(1)
 
 
 class EmbeddingMax(Target):
@@ -186,7 +218,25 @@ class EmbeddingMax(Target):
         return z.gather(1, self.neurons[jobs.image, jobs.output][:, None]).squeeze(1)
 
 
-def build_target(name: str, pretext: Pretext, images: torch.Tensor, angles: list[int],
+def batch_limit(cfg: SaliencyConfig, device: torch.device) -> int:
+    """``saliency.max_batch``, or the device's default when it is ``None``."""
+    if cfg.max_batch is not None:
+        return cfg.max_batch
+    return AUTO_MAX_BATCH.get(device.type, AUTO_MAX_BATCH["cuda"])
+
+
+def degenerate_at(name: str, angle: float) -> bool:
+    """Whether target ``name``'s map at evaluation ``angle`` is degenerate by construction.
+
+    ``pair_similarity`` compares the rotated view with the unrotated reference: at 0° the two
+    are the same image, the cosine sits at its maximum and its input gradient vanishes (the
+    map is noise around zero), so that point measures nothing about the network. Such rows are
+    kept, marked ``degenerate`` in the ``saliency`` table, and left out of tests and summaries.
+    """
+    return name == "pair_similarity" and abs((angle + 180.0) % 360.0 - 180.0) < 1e-6
+
+
+def build_target(name: str, pretext: Pretext, images: torch.Tensor, angles: list[float],
                  cfg: SaliencyConfig, *, crop: FieldOfView, shared_noise: bool = False,
                  amp: bool = False, seed: int = 0) -> Target:
     """The target ``name`` for ``pretext`` evaluated on ``images`` ``(N, C, H, W)``.
@@ -196,9 +246,12 @@ def build_target(name: str, pretext: Pretext, images: torch.Tensor, angles: list
             the target needs.
     """
     if name == "pair_similarity":
-        return PairSimilarity(pretext, images, crop, amp, shared_noise, cfg.max_batch)
+        return PairSimilarity(pretext, images, crop, amp, shared_noise,
+                              batch_limit(cfg, images.device))
     if name == "rotation_logit":
-        return RotationLogit(pretext, images, angles, crop, amp, cfg.max_batch)
+        return RotationLogit(pretext, images, angles, crop, amp, batch_limit(cfg, images.device))
+    if name == "rotation_max":
+        return RotationMax(pretext, images, crop, amp)
     if name == "embedding_max":
         return EmbeddingMax(pretext, images, crop, amp, cfg.n_neurons, cfg.neuron_choice, seed)
     raise ValueError(f"saliency.target: unknown target {name!r}; expected one of {list(TARGETS)}")
