@@ -90,7 +90,7 @@ def build_case(case: Case, device: torch.device) -> tuple[Pretext, torch.Tensor]
     """A random-init MoCo-rotation task around the backbone, and ``case.n_images`` images."""
     torch.manual_seed(0)
     encoder = build_backbone(ModelConfig(backbone=case.backbone), image_size=case.size)
-    task = build_pretext(encoder, PretextConfig(queue_size=16)).to(device)
+    task = build_pretext(encoder, PretextConfig(params={"queue_size": 16})).to(device)
     g = torch.Generator().manual_seed(1)
     images = torch.rand(case.n_images, 3, case.size, case.size, generator=g).to(device)
     return task.eval().requires_grad_(False), images

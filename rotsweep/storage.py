@@ -35,7 +35,11 @@ def exists(target: str) -> bool:
 
 def write_bytes(target: str, data: bytes) -> None:
     """Write ``data`` to ``target`` under a temporary name, then rename it into place."""
-    fs, path = resolve(target)
+    write_atomic(*resolve(target), data)
+
+
+def write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` (inside ``fs``) under a hidden name, then rename it."""
     parent, name = path.rsplit("/", 1)
     fs.create_dir(parent, recursive=True)
     tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
@@ -53,3 +57,10 @@ def read_bytes(target: str) -> bytes:
     fs, path = resolve(target)
     with fs.open_input_stream(path) as src:
         return src.read()
+
+
+def tree_bytes(root: str) -> int:
+    """Total size of the files under ``root`` (a folder path or URI; 0 when it is absent)."""
+    fs, path = resolve(root)
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    return sum(i.size or 0 for i in infos if i.type == pafs.FileType.File)

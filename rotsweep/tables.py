@@ -2,14 +2,19 @@
 
 Writes are atomic and idempotent: a part is written under a hidden temporary name (which
 pyarrow's dataset discovery ignores) and renamed over ``part-<key>.parquet``, so a retried or
-resumed trial replaces its own part and a crash never leaves half a file in the table.
+resumed trial replaces its own part and a crash never leaves half a file in the table; after a
+compaction (:mod:`rotsweep.compact`) the key's compacted copy is removed as well.
+
+Reading scales with the data, not the number of files: the table's manifest says which schema
+versions its files have, so only a sample of part footers is opened before the scan (every
+compacted file's footer is read: there are few), and the scan gets the known schema instead of
+inspecting each file. A damaged file still fails with one line naming it: any scan error, or a
+row without a required value, makes the reader check every file to find which.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,26 +24,36 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from rotsweep.compact import excise
+from rotsweep.parts import (
+    MANIFEST,
+    MARKER,
+    Partition,
+    SchemaError,
+    file_meta,
+    list_partitions,
+    live_rows,
+    load_index,
+    read_manifest,
+    safe_name,
+    write_manifest,
+)
 from rotsweep.schema import (
     PARTITION_COLUMNS,
+    READABLE_VERSIONS,
     SCHEMA_VERSION,
-    TABLE_KEY,
-    VERSION_KEY,
+    TABLES,
+    required_columns,
     table_schema,
 )
-from rotsweep.storage import resolve
+from rotsweep.storage import resolve, write_atomic
 
-_SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+__all__ = ["SchemaError", "delete_parts", "part_path", "read_arrow", "read_table", "safe_name",
+           "table_exists", "write_part"]
 
+SAMPLE = 16  # part footers checked per read when the manifest vouches for the versions
 
-class SchemaError(ValueError):
-    """A Parquet file that is not a rotsweep table of the expected name and version."""
-
-
-
-def safe_name(value: str) -> str:
-    """A path component for ``value``: partition values and part keys must not contain '/'."""
-    return _SAFE.sub("_", value)
+Filters = list[Any]
 
 
 def part_path(root: str, table: str, study: str, dataset: str, key: str) -> str:
@@ -60,7 +75,8 @@ def write_part(
 
     Rows are split by their ``study`` and ``dataset`` values (the Hive partitions); each
     partition gets one file. Columns are cast to the table's schema: a missing nullable column
-    becomes nulls, an unknown column is an error.
+    becomes nulls, an unknown column is an error. Where the partition was compacted, the key's
+    rows in the compacted file are removed after the new part is in place.
 
     Args:
         results_root: the study's results folder or URI.
@@ -83,81 +99,92 @@ def write_part(
         if col not in frame.columns or frame[col].isna().any():
             raise SchemaError(f"table {table!r}: every row needs a {col!r} value")
     stored = table_schema(table, with_partitions=False)
-    fs, root = resolve(results_root)
-    written = []
+    arrows = []
     for (study, dataset), group in frame.groupby(list(PARTITION_COLUMNS), sort=True):
         data = {name: group[name].tolist() if name in group else [None] * len(group)
                 for name in stored.names}
         try:
-            arrow = pa.Table.from_pydict(data, schema=stored)
+            arrows.append((str(study), str(dataset), pa.Table.from_pydict(data, schema=stored)))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as err:
             raise SchemaError(f"table {table!r}: {err}") from err
-        path = part_path(root, table, str(study), str(dataset), key)
+    fs, root = resolve(results_root)
+    _note_version(fs, f"{root}/{table}", table)
+    written = []
+    for study, dataset, arrow in arrows:
+        path = part_path(root, table, study, dataset, key)
         _atomic_write(fs, arrow, path)
+        folder = path.rsplit("/", 1)[0]
+        if fs.get_file_info(f"{folder}/{MARKER}").type == pafs.FileType.File:
+            excise(fs, folder, table, safe_name(key))
         written.append(path)
     return written
 
 
+def _note_version(fs: pafs.FileSystem, table_dir: str, table: str) -> None:
+    """Keep the manifest true before a part of this version lands: a new table gets one; a
+    table from before manifests (its folder exists, no manifest) is left without, so readers
+    keep checking every file until a compaction has checked them and writes it."""
+    if fs.get_file_info(f"{table_dir}/{MANIFEST}").type == pafs.FileType.NotFound:
+        if fs.get_file_info(table_dir).type == pafs.FileType.NotFound:
+            write_manifest(fs, table_dir, table, {SCHEMA_VERSION})
+        return
+    manifest = read_manifest(fs, table_dir)
+    if manifest is not None and SCHEMA_VERSION not in manifest["versions"]:
+        write_manifest(fs, table_dir, table, {*manifest["versions"], SCHEMA_VERSION})
+
+
 def _atomic_write(fs: pafs.FileSystem, arrow: pa.Table, path: str) -> None:
-    parent, name = path.rsplit("/", 1)
-    fs.create_dir(parent, recursive=True)
-    tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with fs.open_output_stream(tmp) as sink:
-            pq.write_table(arrow, sink)
-        fs.move(tmp, path)
-    finally:
-        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-            fs.delete_file(tmp)
+    sink = pa.BufferOutputStream()
+    pq.write_table(arrow, sink)
+    write_atomic(fs, path, sink.getvalue().to_pybytes())
 
 
 def delete_parts(results_root: str | os.PathLike[str], key: str,
                  tables: Iterable[str] | None = None) -> int:
-    """Remove every part named ``key`` from ``tables`` (default: all); returns the count."""
-    from rotsweep.schema import TABLES
-
+    """Remove every part named ``key`` from ``tables`` (default: all), compacted copies too;
+    returns the number of partitions it was removed from."""
     fs, root = resolve(results_root)
-    target = f"part-{safe_name(key)}.parquet"
+    target = safe_name(key)
     removed = 0
     for table in tables or TABLES:
-        info = fs.get_file_info(pafs.FileSelector(f"{root}/{table}", recursive=True,
-                                                  allow_not_found=True))
-        for entry in info:
-            if entry.type == pafs.FileType.File and entry.base_name == target:
-                fs.delete_file(entry.path)
-                removed += 1
+        for part in list_partitions(fs, f"{root}/{table}").values():
+            found = target in part.loose
+            if found:
+                fs.delete_file(part.loose[target].path)
+            if part.has_marker and excise(fs, part.path, table, target, delete=True):
+                found = True
+            removed += found
     return removed
 
 
 def table_exists(results_root: str | os.PathLike[str], table: str) -> bool:
-    """Whether ``table`` has at least one part file under ``results_root``."""
+    """Whether ``table`` has at least one visible Parquet file under ``results_root``."""
     fs, root = resolve(results_root)
-    info = fs.get_file_info(pafs.FileSelector(f"{root}/{table}", recursive=True,
-                                              allow_not_found=True))
-    return any(e.type == pafs.FileType.File and e.base_name.endswith(".parquet")
-               and not e.base_name.startswith((".", "_")) for e in info)
+    return any(p.loose or p.compact_infos for p in list_partitions(fs, f"{root}/{table}").values())
 
 
 def read_table(
     results_root: str | os.PathLike[str],
     table: str,
     *,
-    filters: list[tuple[str, str, Any]] | None = None,
+    filters: Filters | None = None,
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Read ``table`` into pandas, checking every file's schema version first.
+    """Read ``table`` into pandas: the live rows of every part and compacted file, upcast to the
+    current schema.
 
     Args:
         results_root: the study's results folder or URI.
         table: a table name.
         filters: pyarrow filters, pushed down to the partitions and row groups, e.g.
             ``[("dataset", "==", "kvasir_seg"), ("trial_id", "in", ["a", "b"])]``.
-        columns: a subset of columns to read.
+        columns: a subset of columns to read (only those are read from the files).
 
     Raises:
         FileNotFoundError: the table has no part files.
         KeyError: a filter or a requested column names no column of the table.
-        SchemaError: a file is not a rotsweep ``table`` of a version this code reads.
+        SchemaError: a file is broken, foreign or of a version this code does not read (the
+            message starts with its path).
     """
     return read_arrow(results_root, table, filters=filters, columns=columns).to_pandas()
 
@@ -166,54 +193,113 @@ def read_arrow(
     results_root: str | os.PathLike[str],
     table: str,
     *,
-    filters: list[tuple[str, str, Any]] | None = None,
+    filters: Filters | None = None,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """:func:`read_table` as an Arrow table, for work that is faster before pandas (grouping
     millions of rows, turning list columns into labels); same checks, filters and errors."""
     fs, root = resolve(results_root)
-    path = f"{root}/{table}"
-    if not table_exists(results_root, table):
-        raise FileNotFoundError(f"no {table!r} table under {results_root} (looked in {path})")
+    table_dir = f"{root}/{table}"
     schema = table_schema(table)
-    _check_names(table, schema, filters, columns)
+    named = _check_names(table, schema, filters, columns)
+    attempts = 3
+    while True:
+        partitions = list_partitions(fs, table_dir)
+        if not any(p.loose or p.compact_infos for p in partitions.values()):
+            raise FileNotFoundError(f"no {table!r} table under {results_root} "
+                                    f"(looked in {table_dir})")
+        try:
+            return _read(fs, table_dir, table, partitions, filters, columns, named)
+        except FileNotFoundError:  # a compaction retired a file after the listing: list again
+            attempts -= 1
+            if not attempts:
+                raise
+
+
+def _read(fs: pafs.FileSystem, table_dir: str, table: str, partitions: dict[str, Partition],
+          filters: Filters | None, columns: list[str] | None, named: set[str]) -> pa.Table:
+    schema = table_schema(table)
+    manifest = read_manifest(fs, table_dir)
+    trusted = (manifest is not None and manifest.get("table") == table
+               and set(manifest["versions"]) <= set(READABLE_VERSIONS))
+    loose = [info for p in partitions.values() for info in p.loose.values()]
+    for info in loose if not trusted else _sample(loose):
+        file_meta(fs, info.path, table)
     partitioning = ds.partitioning(
-        pa.schema([schema.field(c) for c in PARTITION_COLUMNS]), flavor="hive"
-    )
-    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning=partitioning,
-                         schema=schema)
-    for fragment in dataset.get_fragments():
-        _check_file(fs, fragment.path, table)
+        pa.schema([schema.field(c) for c in PARTITION_COLUMNS]), flavor="hive")
+    fmt = ds.ParquetFileFormat()
+    whole, partial = [], []
+    for part in partitions.values():
+        load_index(fs, part, table)
+        where = partitioning.parse(part.path[len(table_dir):] + "/file")  # the folders only
+        view = live_rows(part)
+        infos = [*part.loose.values(),
+                 *(i for i in part.compact_infos if view[i.path] is None)]
+        whole += [fmt.make_fragment(i.path, fs, where, file_size=i.size) for i in infos]
+        partial += [(fmt.make_fragment(c.path, fs, where), view[c.path])
+                    for c in part.compacted if view[c.path] is not None]
     expr = pq.filters_to_expression(filters) if filters else None
-    return dataset.to_table(filter=expr, columns=columns)
+    try:
+        pieces = [ds.FileSystemDataset(whole, schema, fmt, fs).to_table(filter=expr,
+                                                                         columns=columns)]
+        for fragment, ranges in partial:
+            pieces.append(_live_part(fragment, ranges, schema, fmt, fs, expr, columns, named))
+        out = pa.concat_tables(pieces)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError) as err:
+        _diagnose(fs, partitions, table)
+        raise SchemaError(f"{table_dir}: cannot read the table ({err})") from err
+    for col in required_columns(table):
+        if col in out.column_names and out.column(col).null_count:
+            _diagnose(fs, partitions, table)
+            raise SchemaError(f"{table_dir}: rows without a {col!r} value")
+    return out
+
+
+def _live_part(fragment: ds.Fragment, ranges: list[tuple[str, int, int]], schema: pa.Schema,
+               fmt: ds.FileFormat, fs: pafs.FileSystem, expr: ds.Expression | None,
+               columns: list[str] | None, named: set[str]) -> pa.Table:
+    """The live rows of a compacted file that also holds dead ones (after a crash or a race:
+    rare), filtered after the rows are chosen."""
+    wanted = None if columns is None else sorted(named | set(columns))
+    data = ds.FileSystemDataset([fragment], schema, fmt, fs).to_table(columns=wanted)
+    rows = [i for _, a, b in ranges for i in range(a, b)]
+    data = data.take(pa.array(rows, pa.int64()))
+    if expr is not None:
+        data = data.filter(expr)
+    return data.select(columns) if columns is not None else data
+
+
+def _sample(infos: list[pafs.FileInfo]) -> list[pafs.FileInfo]:
+    if len(infos) <= SAMPLE:
+        return infos
+    return [infos[i * (len(infos) - 1) // (SAMPLE - 1)] for i in range(SAMPLE)]
+
+
+def _diagnose(fs: pafs.FileSystem, partitions: dict[str, Partition], table: str) -> None:
+    """Find the file behind a failed read: every footer, then every file's data; raises
+    :class:`SchemaError` naming the first bad one (returns when none is bad)."""
+    infos = [i for p in partitions.values() for i in (*p.loose.values(), *p.compact_infos)]
+    for info in infos:
+        file_meta(fs, info.path, table)
+    for info in infos:
+        try:
+            with fs.open_input_file(info.path) as handle:
+                pq.ParquetFile(handle).read()
+        except (pa.ArrowInvalid, OSError) as err:
+            raise SchemaError(f"{info.path}: not a readable Parquet file ({err})") from err
 
 
 def _check_names(table: str, schema: pa.Schema, filters: Sequence[Any] | None,
-                 columns: Sequence[str] | None) -> None:
+                 columns: Sequence[str] | None) -> set[str]:
     # pyarrow's own message for an unknown name is the whole schema; say which name is wrong.
-    named: set[str] = set(columns or [])
+    filtered: set[str] = set()
     for item in filters or []:
         clauses = item if item and isinstance(item, list) else [item]  # DNF: list of lists
-        named |= {clause[0] for clause in clauses}
-    unknown = sorted(named - set(schema.names))
+        filtered |= {clause[0] for clause in clauses}
+    unknown = sorted((filtered | set(columns or [])) - set(schema.names))
     if unknown:
         raise KeyError(f"table {table!r} has no column {unknown[0]!r} (asked for in filters or "
                        f"columns); expected one of {schema.names}")
-
-
-def _check_file(fs: pafs.FileSystem, path: str, table: str) -> None:
-    try:
-        with fs.open_input_file(path) as handle:
-            meta = pq.read_schema(handle).metadata or {}
-    except (pa.ArrowInvalid, OSError) as err:
-        raise SchemaError(f"{path}: not a readable Parquet file ({err})") from err
-    version = meta.get(VERSION_KEY)
-    name = meta.get(TABLE_KEY)
-    if version is None or name is None:
-        raise SchemaError(f"{path}: not a rotsweep table (no {VERSION_KEY.decode()} metadata)")
-    if name.decode() != table:
-        raise SchemaError(f"{path}: holds table {name.decode()!r}, expected {table!r}")
-    if int(version) != SCHEMA_VERSION:
-        raise SchemaError(
-            f"{path}: schema version {int(version)}, this rotsweep reads {SCHEMA_VERSION}"
-        )
+    return filtered

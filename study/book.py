@@ -3,8 +3,9 @@
 Written by the driver at each trial event (start, epoch, finish, failure, retry), read by
 ``rotsweep status`` while a study runs or after it was interrupted, and by the driver at the end
 of a launch to write the ``trials`` table. It lives in storage rather than in the driver's
-memory because Tune restores its callbacks from a pickle on ``--resume`` (and runs them on the
-head node under Ray Client), so in-memory state would not reach the next launch or the caller.
+memory because each batch of trials has its own Tune experiment and callbacks (run on the head
+node under Ray Client), and because the next launch (``--resume``) plans from it
+(study/plan.py): in-memory state would reach neither.
 
 Statuses: ``PENDING``, ``RUNNING``, ``FINISHED``, ``STOPPED`` (early-stopped by the scheduler),
 ``FAILED`` (after its retries), ``INTERRUPTED`` (the launch ended before the trial did).
@@ -90,10 +91,12 @@ class TrialBook:
             book.launches = int(data.get("launches", 0))
         return book
 
-    def start_launch(self) -> None:
-        """Record this process as the study's driver (``status`` checks it is alive)."""
+    def start_launch(self, launch: str | None = None) -> None:
+        """Record this process as the study's driver (``status`` checks it is alive), with the
+        launch id of its claim (study/claim.py)."""
         self.launches += 1
-        self.driver = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+        self.driver = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
+                       "launch": launch}
 
     def record(self, trial_id: str, **changes: Any) -> TrialRecord:
         """Update (or add) one trial's record."""

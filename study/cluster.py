@@ -10,19 +10,17 @@ driver's disk, and :func:`check_storage_visible` proves it before the first tria
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rotsweep.storage import exists, join, write_bytes
-
-
-class StudyError(RuntimeError):
-    """A study that cannot start as asked (the message says why and what to do)."""
+from study.meta import StudyError as StudyError  # raised here, defined without Ray
 
 
 def is_client(address: str | None) -> bool:
@@ -49,11 +47,34 @@ def check_client_options(address: str | None, storage: str | None, tracking_uri:
                          "--tracking-uri http://<server>:<port>")
 
 
+def check_local_auth(address: str | None, allow_no_auth: bool) -> None:
+    """Refuse a local Ray instance without authentication unless the user accepts it.
+
+    Ray (2.52 and later) authenticates every request to a local instance with a token unless
+    ``RAY_AUTH_MODE=disabled``; without it, whoever reaches the instance's ports can run code
+    as this user. The ports are on loopback (:func:`start_ray`), so that is every local user.
+
+    Raises:
+        StudyError: ``RAY_AUTH_MODE=disabled`` and not ``allow_no_auth``.
+    """
+    if address or allow_no_auth:
+        return
+    if os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "disabled":
+        raise StudyError("RAY_AUTH_MODE=disabled: a local Ray instance without authentication "
+                         "lets every user of this machine run code as you through its ports; "
+                         "unset RAY_AUTH_MODE (token authentication is the default) or pass "
+                         "--allow-no-auth to accept that")
+
+
 def start_ray(address: str | None, num_cpus: int | None, env: Mapping[str, str]) -> None:
     """Join ``address`` (``auto``, ``host:port``, ``ray://host:port``) or start a local
     instance with ``num_cpus`` CPUs (this machine's by default), quietly. ``env`` is the Tune
     driver's environment: set in this process already, it is also given to the cluster's
-    processes under Ray Client, where the driver runs on the head node."""
+    processes under Ray Client, where the driver runs on the head node.
+
+    A local instance listens on loopback only (Ray would otherwise bind its ports to every
+    interface) and uses token authentication unless ``RAY_AUTH_MODE`` says otherwise (see
+    :func:`check_local_auth`)."""
     if ray.is_initialized():
         return
     quiet = ray.LoggingConfig(log_level="WARNING")
@@ -64,8 +85,31 @@ def start_ray(address: str | None, num_cpus: int | None, env: Mapping[str, str])
     else:
         # "local": a new instance; with no address Ray would join any cluster already running
         # on this machine (another user's `ray start`, another study's test cluster)
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                 logging_config=quiet)
+        # Ray's default for a new local instance is token authentication (Ray >= 2.52), which
+        # it announces at WARNING level: the progress lines say enough
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR)
+        with loopback_only():
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
+                     include_dashboard=False, logging_config=quiet)
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Make a local Ray instance started inside take 127.0.0.1 as its node address.
+
+    Ray turns a loopback ``_node_ip_address`` into the machine's public address, unless Ray
+    clusters are switched off (its ``ENABLE_RAY_CLUSTER`` setting, read when the address is
+    chosen); then every server of the instance (GCS, raylet, object manager, workers, agents)
+    binds 127.0.0.1, and no node can join it."""
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def alive_nodes() -> list[dict[str, Any]]:

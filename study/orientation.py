@@ -9,15 +9,14 @@ network sees (``data.image_size``), so hypotheses (a) and (b) describe the same 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
 
 from study.config import StudyConfig
-from study.hog import write_cached_table
+from study.hog import content_key, data_settings, write_cached_table
 from trainables.config import TrialConfig, config_hash, to_dict
-from trainables.data import build_dataset
+from trainables.data import ImageSet, build_dataset
 from trainables.data.base import choose
 from trainables.orientation import orientation_rows
 
@@ -26,9 +25,9 @@ VERSION = 1  # bump when the computation changes, so cached rows are not reused
 
 
 def orientation_key(cfg: TrialConfig) -> str:
-    """Hash of what the histogram depends on: the data, the images chosen, the crop, the bins."""
-    data = replace(cfg.data, n_train=None, n_eval=1, label=None)
-    return config_hash({"data": to_dict(data), "n_images": cfg.hog.n_images,
+    """Hash of what the histogram depends on: the data settings (no paths: see study/hog.py),
+    the images chosen, the crop, the bins."""
+    return config_hash({"data": data_settings(cfg), "n_images": cfg.hog.n_images,
                         "crop": cfg.pretext.crop, "n_bins": N_BINS, "version": VERSION})
 
 
@@ -41,13 +40,13 @@ def orientation_jobs(study: StudyConfig) -> list[dict[str, Any]]:
     return list(jobs.values())
 
 
-def orientation_images(cfg: TrialConfig) -> torch.Tensor:
+def orientation_images(cfg: TrialConfig, dataset: ImageSet | None = None) -> torch.Tensor:
     """``hog.n_images`` images chosen as for the HoG-SVM curve, at ``data.image_size``.
 
     Returns:
         ``(N, C, S, S)`` in [0, 1].
     """
-    dataset = build_dataset(cfg.data)
+    dataset = dataset if dataset is not None else build_dataset(cfg.data)
     picked = choose(dataset.ids, cfg.hog.n_images, cfg.data.split_seed)
     return torch.stack([dataset[i]["image"] for i in picked])
 
@@ -63,10 +62,12 @@ def run_orientation_job(job: dict[str, Any], study: str, paths: dict[str, str]) 
     Returns:
         The number of rows written.
     """
-    from trainables.config import parse_trial
+    from trainables.spec import parse_trial
 
     cfg = parse_trial(job)
+    dataset = build_dataset(cfg.data)
+    key = orientation_key(cfg)
     return write_cached_table(
-        "orientation", orientation_key(cfg),
-        lambda: orientation_rows(orientation_images(cfg), N_BINS, cfg.pretext.crop),
+        "orientation", (key, content_key(key, dataset)),
+        lambda: orientation_rows(orientation_images(cfg, dataset), N_BINS, cfg.pretext.crop),
         study, cfg.data.tag, paths)

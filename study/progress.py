@@ -1,21 +1,28 @@
 """A readable progress summary for ``rotsweep run`` (instead of Ray's full trial table), and the
 trial book (``progress.json``) that ``rotsweep status`` and the ``trials`` table read.
 
-One line per event::
+One line per event: time since the launch started, trials done / running / failed of the
+study's total, the rate of this launch (trials ended per minute) and the time left at that rate::
 
-    [   12.8s] 2 done, 1 running, 0 failed of 4 | finished 1bdd5_00001 (pretext.angles=[45]) ...
+    [   12.8s] 2 done, 1 running, 0 failed of 4 | 9.4/min, ETA 13s | finished 1bdd5_00001 ...
+
+A failed trial's line carries its whole error message (every line of a data error's list of
+problems, joined with " | "), not only the last line of the traceback.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from study.book import TrialBook, tune_status
+from study.messages import clip, error_message, rate_and_eta
+from study.messages import last_line as last_line  # study/tracking.py imports it from here
 from study.metrics import final_result_keys
 
 #: Seconds between two writes of the book while trials run (the end of a launch always writes):
@@ -24,27 +31,46 @@ BOOK_INTERVAL_S = 2.0
 FINAL_KEYS = final_result_keys()
 
 
+@dataclass(frozen=True)
+class LaunchClock:
+    """This launch's pace so far, given to each of its Tune experiments' callbacks.
+
+    Attributes:
+        started: when the launch started (wall clock: a callback may run on another node).
+        todo: trials this launch runs (0: unknown, then the study's not yet ended ones).
+        ended: trials this launch already ended in its earlier Tune experiments.
+    """
+
+    started: float
+    todo: int = 0
+    ended: int = 0
+
+
 class ProgressCallback(tune.Callback):
     """Prints one line when a trial starts, finishes, fails or is retried, with counts and
     elapsed time, and keeps the trial book in the study's storage.
 
-    Tune pickles its callbacks with the experiment and restores them on ``--resume``, so this
-    holds only plain settings; the book is re-read from storage when the experiment starts.
+    Tune pickles its callbacks with the experiment (and ships them to the head node under Ray
+    Client), so this holds only plain settings; the book is re-read from storage when the
+    experiment starts.
 
     Args:
         storage: the study's storage root (the book's home).
         n_trials: trials planned (for the counts).
         metric: the final metric shown for a finished trial.
         stream: where lines go (stdout by default).
+        clock: the launch's start and the trials ended before it (for rate and ETA); a
+            launch runs its trials in several Tune experiments, each with its own callback.
     """
 
-    def __init__(self, storage: str, n_trials: int, metric: str, stream: Any = None) -> None:
+    def __init__(self, storage: str, n_trials: int, metric: str, stream: Any = None,
+                 clock: LaunchClock | None = None) -> None:
         self.storage = storage
         self.n_trials = n_trials
         self.metric = metric
         self.stream = stream
+        self.clock = clock or LaunchClock(time.time())
         self._book: TrialBook | None = None
-        self._start = time.perf_counter()
         self._saved = 0.0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -52,30 +78,14 @@ class ProgressCallback(tune.Callback):
 
     @property
     def book(self) -> TrialBook:
-        if self._book is None:
+        if self._book is None:  # the launch (study/runner.py) recorded itself as the driver
             self._book = TrialBook.load(self.storage)
-            self._book.start_launch()
-            self._start = time.perf_counter()
         return self._book
 
     def setup(self, **info: Any) -> None:
         self.book.save()
-        self._synced = False
-        self._started: set[str] = set()  # trials this launch started
-        self._ended: set[str] = set()  # trials whose end this launch saw (or restored)
-
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-        """Once per launch: trials a resumed experiment restored as ended count as such, even
-        when the killed launch had no time to write them down."""
-        if getattr(self, "_synced", True):
-            return
-        self._synced = True
-        for trial in trials:
-            if trial.status in ("TERMINATED", "ERROR"):
-                self._ended.add(trial.trial_id)
-                status = tune_status(trial.status, trial.last_result)
-                if self.book.record(trial.trial_id).status != status:
-                    self._finish(trial, status)
+        self._started: set[str] = set()  # trials this experiment started
+        self._ended: set[str] = set()  # trials whose end this experiment saw
 
     def _save(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -85,11 +95,16 @@ class ProgressCallback(tune.Callback):
 
     def _line(self, text: str) -> None:
         counts = self.book.counts()
-        t = time.perf_counter() - self._start
-        shown = (f"{counts.get('FINISHED', 0) + counts.get('STOPPED', 0)} done, "
-                 f"{counts.get('RUNNING', 0)} running, {counts.get('FAILED', 0)} failed "
+        t = time.time() - self.clock.started
+        done = counts.get("FINISHED", 0) + counts.get("STOPPED", 0)
+        failed = counts.get("FAILED", 0)
+        shown = (f"{done} done, {counts.get('RUNNING', 0)} running, {failed} failed "
                  f"of {self.n_trials}")
-        print(f"[{t:7.1f}s] {shown} | {text}", file=self.stream or sys.stdout, flush=True)
+        ended = self.clock.ended + len(getattr(self, "_ended", ()))
+        left = (self.clock.todo or self.n_trials - done - failed + ended) - ended
+        pace = rate_and_eta(ended, t, left)
+        print(f"[{t:7.1f}s] {shown} | {pace} | {text}", file=self.stream or sys.stdout,
+              flush=True)
 
     @staticmethod
     def _label(trial: Any) -> str:
@@ -125,11 +140,11 @@ class ProgressCallback(tune.Callback):
                          error=error)
         self._save()
         self._line(f"retrying {self._label(trial)} after failure {trial.num_failures}: "
-                   f"{last_line(error)}")
+                   f"{error_message(error)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FAILED")
-        self._line(f"FAILED {self._label(trial)}: {last_line(trial_error(trial))}")
+        self._line(f"FAILED {self._label(trial)}: {error_message(trial_error(trial))}")
 
     def _finish(self, trial: Any, status: str) -> None:
         if status in ("FINISHED", "STOPPED", "FAILED"):
@@ -166,15 +181,9 @@ def trial_error(trial: Any) -> str | None:
     """The error text Tune stored for a trial: the driver's copy, else the one in storage."""
     path = getattr(trial, "error_file", None)
     if path and Path(path).exists():
-        return Path(path).read_text()[-5000:]
+        return clip(Path(path).read_text())
     try:
         text = trial.get_error()
     except Exception:  # storage unreachable: the status still says FAILED
         return None
-    return str(text)[-5000:] if text else None
-
-
-def last_line(text: str | None) -> str:
-    """The last non-empty line of an error text (the exception), at most 300 characters."""
-    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "error"
+    return clip(str(text)) if text else None

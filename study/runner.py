@@ -1,11 +1,13 @@
-"""Run a validated study on Ray Tune: layout, checks, HoG, the Tuner, MLflow, the trials table.
+"""Run a validated study on Ray Tune: claim, layout, checks, HoG, batches, MLflow, trials table.
 
 One launch of ``rotsweep run``::
 
     storage/                    --storage (a shared path or URI; default: --out)
-      study.json                what the study is
+      claim.json                who runs the study now (study/claim.py); gone when it ends
+      study.json                what the study is (study/meta.py); paths relative to it
       progress.json             the trial book (study/book.py): every trial's state
-      tune/<name>/              Tune's experiment state and per-trial checkpoints
+      tune/launch-L-batch-B/    one Tune experiment per batch of trials (study/plan.py),
+                                removed once its trials ended
       results/<table>/...       the Parquet tables (trials write theirs; the driver `trials`)
       artifacts/<trial_id>/     figures and configs made by trials (the driver uploads them)
       mlflow_runs/<trial>.json  the trial → MLflow run map (and the parent run)
@@ -14,44 +16,56 @@ One launch of ``rotsweep run``::
       cache/                    content-addressed pre-training checkpoints and HoG curves
     out/study.json, out/mlflow.db   (local: what `status` and the default MLflow store use)
 
-``--resume`` restores Tune's experiment (finished trials stay finished, unfinished ones continue
-from their saved state, the Optuna searcher's state comes back with it) and re-attaches MLflow
-runs; see trainables/tune.py and study/tracking.py.
+Every launch plans the study's unfinished trials from the trial book and runs them in fresh,
+bounded Tune experiments under stable trial ids (study/plan.py): nothing of an earlier launch's
+Tune state is restored, so the storage roots a trial and the callbacks use are always the
+current ones, and a study folder moved or copied elsewhere resumes where it is now.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import ray
-from ray import tune
 
-from rotsweep.storage import exists, join, read_bytes, write_bytes
+from rotsweep.storage import exists, join, read_bytes
 from rotsweep.tables import write_part
 from study.book import TrialBook, TrialRecord
+from study.claim import Claim, ClaimError
 from study.cluster import (
     StudyError,
     check_client_options,
+    check_local_auth,
     check_resources,
     check_storage_visible,
     start_ray,
 )
+from study.compaction import finish_storage
 from study.config import StudyConfig
 from study.hog import hog_jobs, run_hog_job
+from study.meta import check_component, check_continues, is_local, layout, write_meta
 from study.orientation import orientation_jobs, run_orientation_job
-from study.progress import ProgressCallback, last_line
-from study.search import build_tune_config, param_space_axes
-from study.tracking import MlflowCallback, Tracker, default_tracking_uri
+from study.plan import (
+    BATCH_SIZE,
+    pending,
+)
+from study.progress import LaunchClock, error_message
+from study.tracking import Tracker, default_tracking_uri
+from study.tuning import quiet_tune as quiet_tune  # bench/overhead.py imports it from here
+from study.tuning import run_batches
+from study.tuning import tune_env as tune_env
 from trainables.config import to_dict
-from trainables.tune import rotsweep_trainable, trial_config
+from trainables.tune import trial_config
 
 MLFLOW_STATUS = {"FINISHED": "FINISHED", "STOPPED": "FINISHED", "FAILED": "FAILED"}
 
@@ -72,6 +86,8 @@ class RunOptions:
         num_cpus: CPUs of a local Ray instance (all of this machine's by default).
         trainable: the Tune function trainable (default: the rotsweep trial); the overhead
             benchmark and fault-injection tests pass their own.
+        batch_size: trials per Tune experiment (study/plan.py).
+        allow_no_auth: start a local Ray instance even with ``RAY_AUTH_MODE=disabled``.
     """
 
     out: str
@@ -82,6 +98,8 @@ class RunOptions:
     verbose: bool = False
     num_cpus: int | None = None
     trainable: Callable[[dict[str, Any]], None] | None = None
+    batch_size: int = BATCH_SIZE
+    allow_no_auth: bool = False
 
 
 @dataclass
@@ -94,6 +112,7 @@ class StudyResult:
     results_root: str
     tracking_uri: str
     mlflow_note: str
+    storage_note: str = ""  # compaction and the checkpoint cache's size (study/compaction.py)
     errors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -104,100 +123,6 @@ class StudyResult:
     @property
     def n_finished(self) -> int:
         return self.counts.get("FINISHED", 0)
-
-
-def layout(storage: str) -> dict[str, str]:
-    """The folders of a study under its storage root."""
-    names = {"results_root": "results", "cache_root": "cache", "artifacts_root": "artifacts",
-             "runs_root": "mlflow_runs", "done_root": "done", "state_root": "state",
-             "tune_root": "tune"}
-    return {key: join(storage, name) for key, name in names.items()}
-
-
-def study_meta(study: StudyConfig, storage: str) -> bytes:
-    """``study.json``: the study, its axes, its base trial and where its storage is."""
-    return json.dumps({"name": study.name, "source": study.source, "n_trials": study.n_trials(),
-                       "storage": storage, "axes": {k: list(v) for k, v in study.keys.axes.items()},
-                       "base": to_dict(study.base)}, indent=2).encode()
-
-
-def check_fresh(study: StudyConfig, storage: str, resume: bool) -> None:
-    """Refuse to start a second, unrelated sweep over an existing one's tables and runs."""
-    if resume or not exists(join(storage, "study.json")):
-        return
-    name = json.loads(read_bytes(join(storage, "study.json"))).get("name")
-    raise StudyError(f"{storage} already holds study {name!r}; pass --resume to continue it "
-                     "(finished trials are kept), or choose another --out/--storage")
-
-
-def build_tuner(study: StudyConfig, opts: RunOptions, storage: str, uri: str) -> tune.Tuner:
-    """A new Tuner, or the restored one with ``opts.resume`` when an experiment exists."""
-    paths = layout(storage)
-    trainable = tune.with_resources(
-        opts.trainable or rotsweep_trainable,
-        {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu})
-    param_space = {"base": to_dict(study.base), "axes": param_space_axes(study),
-                   "runtime": {k: v for k, v in paths.items() if k != "tune_root"}}
-    experiment = join(paths["tune_root"], study.name)
-    if opts.resume and tune.Tuner.can_restore(experiment):
-        # callbacks, searcher and scheduler come back from the experiment's pickle
-        return tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
-                                  resume_errored=True, param_space=param_space)
-    callbacks = [
-        MlflowCallback(uri, study.name, paths["runs_root"], paths["artifacts_root"]),
-        ProgressCallback(storage, study.n_trials(), study.keys.search.metrics[0]),
-    ]
-    run_config = tune.RunConfig(
-        name=study.name,
-        storage_path=paths["tune_root"],
-        failure_config=tune.FailureConfig(max_failures=study.keys.max_failures),
-        callbacks=callbacks,
-        verbose=1 if opts.verbose else 0,
-    )
-    return tune.Tuner(trainable, param_space=param_space, tune_config=build_tune_config(study),
-                      run_config=run_config)
-
-
-def tune_env(verbose: bool) -> dict[str, str]:
-    """Environment of Ray Tune's driver for a study (set here and, under Ray Client, on the
-    head node where the driver runs)."""
-    env = {
-        # per-epoch checkpoints of small trials are cheap; Tune's warning about them is noise
-        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-        # a trial reports per-epoch results and one final result with other keys; Tune's check
-        # that every result carries every metric would reject that, so the study's metrics are
-        # checked against what trials report when the study file is validated instead
-        "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
-    }
-    if not verbose:
-        # the new output engine prints an experiment header even at verbose=0, and a failed
-        # trial gets one progress line and a row in `trials`, not Tune's tracebacks
-        env.update(RAY_AIR_NEW_OUTPUT="0", TUNE_PRINT_ALL_TRIAL_ERRORS="0")
-    return env
-
-
-def quiet_tune(verbose: bool) -> dict[str, str]:
-    """Apply :func:`tune_env` here (the user's own settings win) and mute Tune's log lines that
-    the progress summary replaces; returns the environment."""
-    env = tune_env(verbose)
-    for key, value in env.items():
-        os.environ.setdefault(key, value)
-    if not verbose:
-        # on resume, Tune warns about trials that never reported (they simply had not started)
-        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-        if _DROP_INCOMPLETE not in logging.getLogger("ray.tune.tune").filters:
-            logging.getLogger("ray.tune.tune").addFilter(_DROP_INCOMPLETE)
-    return {key: os.environ[key] for key in env}
-
-
-class _DropIncomplete(logging.Filter):
-    """Drops Tune's closing "Trials did not complete: [...]" (the summary lists failures)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Trials did not complete")
-
-
-_DROP_INCOMPLETE = _DropIncomplete()
 
 
 def run_hog(study: StudyConfig, storage: str) -> list[Any]:
@@ -224,23 +149,83 @@ def wait_hog(refs: list[Any]) -> list[str]:
             ray.get(ref)
         except Exception as err:  # a failed job must not lose the trials' tables
             problems.append(f"data job (HoG-SVM or orientation) failed: "
-                            f"{last_line(str(err))}")
+                            f"{error_message(str(err))}")
     return problems
 
 
-def run_study(study: StudyConfig, opts: RunOptions) -> StudyResult:
+def run_study(study: StudyConfig, opts: RunOptions, stream: Any = None) -> StudyResult:
     """Run every trial of ``study`` and write its tables; see :class:`RunOptions`.
 
+    Prints one line before anything starts (the study, its trials, its storage). The study's
+    storage (and ``out``, when apart) is claimed before Ray starts and released however the
+    launch ends (study/claim.py).
+
     Raises:
-        StudyError: the launch cannot start as asked (existing study without ``resume``, a
-            storage some node cannot see, resources no node has, Ray Client with SQLite).
+        StudyError: the launch cannot start as asked (the storage is in use by another launch
+            or holds another study, a storage some node cannot see, resources no node has, Ray
+            Client with SQLite, a local Ray without authentication).
     """
-    start = time.perf_counter()
+    start = time.time()
+    check_component(study.name, "study name")
     storage = opts.storage or os.path.abspath(opts.out)
-    paths = layout(storage)
     uri = opts.tracking_uri or default_tracking_uri(opts.out)
+    print(f"study {study.name!r}: {study.n_trials()} trials, storage {storage}"
+          + (" (resuming)" if opts.resume else ""), file=stream or sys.stdout, flush=True)
     check_client_options(opts.address, opts.storage, uri)
-    check_fresh(study, storage, opts.resume)
+    check_local_auth(opts.address, opts.allow_no_auth)
+    claims = []
+    with exit_on_sigterm():
+        try:
+            for where in owned_places(opts.out, storage):
+                claim = Claim(where)
+                claim.acquire(opts.resume)
+                claims.append(claim)
+                claim.start_heartbeat()
+                if claim.taken_over is not None:
+                    print(f"  took over {where} from a killed launch: "
+                          f"{claim.taken_over.describe()}", file=stream or sys.stdout,
+                          flush=True)
+            return run_claimed(study, opts, storage, uri, claims[0].holder.launch, start)
+        except ClaimError as err:
+            raise StudyError(str(err)) from None
+        finally:
+            for claim in reversed(claims):
+                claim.release()
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill PID``) ends the launch through its ``finally`` blocks, which write the
+    ``trials`` table and release the claim (Python's default would stop the process on the
+    spot). Ray installs the same once it is up. Only in the main thread, where signals go."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def owned_places(out: str, storage: str) -> list[str]:
+    """Where a launch writes: the storage, and ``out`` when it is a folder apart (MLflow's
+    SQLite file and the copy of ``study.json``)."""
+    places = [storage]
+    if not is_local(storage) or os.path.abspath(out) != os.path.abspath(storage):
+        places.append(os.path.abspath(out))
+    return places
+
+
+def run_claimed(study: StudyConfig, opts: RunOptions, storage: str, uri: str, launch: str,
+                start: float) -> StudyResult:
+    """:func:`run_study` once the study is claimed."""
+    paths = layout(storage)
+    check_continues(study, storage, opts.resume)
     env = quiet_tune(opts.verbose)
     start_ray(opts.address, opts.num_cpus, env)
     warnings = [w for w in [check_resources(
@@ -248,26 +233,29 @@ def run_study(study: StudyConfig, opts: RunOptions) -> StudyResult:
         local=not opts.address)] if w]
     if opts.address:
         check_storage_visible(storage)
-
-    os.makedirs(opts.out, exist_ok=True)
-    meta = study_meta(study, storage)
-    write_bytes(join(storage, "study.json"), meta)
-    if os.path.abspath(opts.out) != os.path.abspath(storage):
-        write_bytes(os.path.join(os.path.abspath(opts.out), "study.json"), meta)
+    # written once every check passed: a refused launch leaves no study behind
+    write_meta(study, opts.out, storage)
+    book = TrialBook.load(storage)
+    book.start_launch(launch)
+    book.save()
+    todo = pending(study, book)
     tracker = Tracker.shared(uri, study.name, paths["runs_root"], fresh=True,
                              resuming=opts.resume)
     tracker.start_parent(f"{study.name} launch", {"study.source": study.source,
                                                   "study.n_trials": study.n_trials()}, storage)
     hog_refs = run_hog(study, storage)
     try:
-        build_tuner(study, opts, storage, uri).fit()
+        run_batches(study, storage, uri, todo, book.launches, LaunchClock(start, todo=len(todo)),
+                    opts.batch_size, opts.trainable, opts.verbose)
         warnings += wait_hog(hog_refs)
     finally:  # even when Tune itself fails: the table of what ran, and no run left RUNNING
         book = finish_launch(study, storage, tracker)
+        storage_note = finish_storage(storage, book)
     counts = book.counts()
     return StudyResult(
-        n_trials=len(book.trials), counts=counts, wall_s=time.perf_counter() - start,
+        n_trials=len(book.trials), counts=counts, wall_s=time.time() - start,
         results_root=paths["results_root"], tracking_uri=uri, mlflow_note=tracker.summary(),
+        storage_note=storage_note,
         errors={t: r.error or "error" for t, r in book.trials.items() if r.status == "FAILED"},
         warnings=warnings)
 
@@ -324,10 +312,12 @@ def print_result(res: StudyResult, stream: Any = None) -> None:
     print(f"{res.n_finished}/{res.n_trials} trials finished, {res.n_failed} failed{extra}; "
           f"tables in {res.results_root}", file=stream)
     for trial_id, err in res.errors.items():
-        print(f"  FAILED {trial_id}: {last_line(err)}", file=stream)
+        print(f"  FAILED {trial_id}: {error_message(err)}", file=stream)
     for warning in res.warnings:
         print(f"  warning: {warning}", file=stream)
     if c.get("INTERRUPTED") or c.get("RUNNING"):
         print("  interrupted: continue with the same command and --resume", file=stream)
+    if res.storage_note:
+        print(res.storage_note, file=stream)
     print(res.mlflow_note, file=stream)
     print(f"wall time: {res.wall_s:.1f} s", file=stream)

@@ -62,6 +62,19 @@ def decode(params: Mapping[str, SearchParam], sampled: Mapping[str, Any]) -> dic
     return out
 
 
+def _save_state(self: Searcher, checkpoint_path: str) -> None:
+    """A searcher's whole state into Tune's searcher checkpoint (pickle, as Tune's own
+    experiment state: the storage is trusted, see docs/operations.md)."""
+    with open(checkpoint_path, "wb") as f:
+        pickle.dump(self.__dict__.copy(), f)
+
+
+def _restore_state(self: Searcher, checkpoint_path: str) -> None:
+    """The inverse of :func:`_save_state`."""
+    with open(checkpoint_path, "rb") as f:
+        self.__dict__.update(pickle.load(f))
+
+
 class GridOptunaSearch(Searcher):
     """One Optuna TPE study per grid point, ``num_samples`` trials each, dealt round-robin.
 
@@ -117,13 +130,8 @@ class GridOptunaSearch(Searcher):
         if index is not None:
             self.searchers[index].on_trial_complete(trial_id, result, error)
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__.copy(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
+    save = _save_state
+    restore = _restore_state
 
 
 def build_searcher(study: StudyConfig) -> GridOptunaSearch | None:

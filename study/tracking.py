@@ -5,18 +5,23 @@ import MLflow; they write their artifacts to the study's storage and the driver 
 the trial ends, so artifacts made on any node reach the tracking server, and a local SQLite store
 (one writer) is safe even on a multi-node cluster. Nothing needs a worker-side tracking store.
 
-**Resume without duplicates.** The trial → run map is kept in the study's storage
+**The store.** By default SQLite in the study folder, its artifacts beside it
+(study/tracking_store.py), so the folder is the whole study; a half-built store is rebuilt.
+What a run holds (names, tags, metric keys and steps) is in study/tracking_records.py and
+docs/mlflow.md.
+
+**Eventually complete.** The trial → run map is kept in the study's storage
 (``<storage>/mlflow_runs/<trial_id>.json``, written before the trial starts, so the trial reads
-its run id from there). A resumed launch re-attaches to the recorded runs (and, for a run whose
-map entry a killed driver never wrote, finds it by its ``rotsweep.trial_id`` tag under the
-parent); at the end every child run still RUNNING is ended with its trial's status, so none is
-left RUNNING by a crash. Every child carries ``mlflow.parentRunId``; metrics go in batches.
+its run id from there), and ``<trial_id>.complete`` marks a run that holds everything of its
+trial. On ``--resume`` and at the end of every launch, runs of ended trials that are missing or
+incomplete are created or completed from the trial's records in storage (study/tracking_sync.py);
+metrics already on the store are never logged again (no step twice), and the summary names the
+runs still incomplete. Every child carries ``mlflow.parentRunId``; metrics go in batches.
 
 **A server that goes away.** Requests time out after a few seconds with one retry
 (``MLFLOW_HTTP_REQUEST_TIMEOUT``/``MAX_RETRIES``/``BACKOFF_FACTOR``, unless set by the user), and
 after three failures in a row the tracker stops calling for 30 s (then tries once again), so a
-dead server costs the study seconds, not minutes. What was not logged is counted, and the
-study's closing summary says so; the Parquet tables never depend on MLflow.
+dead server costs the study seconds, not minutes. The Parquet tables never depend on MLflow.
 """
 
 from __future__ import annotations
@@ -24,31 +29,42 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from ray import tune
 
 from rotsweep.storage import exists, join, read_bytes, write_bytes
-from study.book import tune_status
-from study.metrics import EPOCH_METRICS, final_result_keys
+from study.metrics import EPOCH_METRICS
+from study.tracking_parent import attach_report as attach_report
+from study.tracking_records import (
+    ANGLE_STEP_NOTE,
+    ANGLE_STEP_TAG,
+    TrialInfo,
+    final_metrics,
+)
+from study.tracking_store import KIND_ML, KIND_TAG, artifact_root, open_sqlite
 from trainables.probes.stage import METRIC_PREFIX, PROBE_EPOCH
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "rotsweep.trial_id"
+COMPLETE_TAG = "rotsweep.complete"
+BATCH = 1000  # MLflow's limit of metrics per log_batch
 FAILURES_BEFORE_PAUSE = 3
 PAUSE_S = 30.0
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  # else every ended run costs one more request and prints "View run ... at"
                  "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-LOGGED_FINAL = final_result_keys()
+EXPERIMENT_NOTE = (
+    "A rotsweep study: the parent run (rotsweep.role = study) holds the study file, system "
+    "metrics and the report; one child run per trial, named dataset, pre-training, seed. "
+    "Per-angle curves (dice_by_angle, auc_by_angle, ...) are logged at step = evaluation angle "
+    "in tenths of a degree (450 = 45°); final metrics at step 0. See docs/mlflow.md.")
 _SHARED: dict[str, Tracker] = {}
 
 
@@ -57,14 +73,19 @@ def default_tracking_uri(out: str) -> str:
     return f"sqlite:///{Path(out).absolute() / 'mlflow.db'}"
 
 
+def _parent_folder(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[0]
+
+
 class Tracker:
     """The driver's MLflow client for one study launch; use :meth:`shared`.
 
     Args:
         tracking_uri: where runs go (``sqlite:///...`` or ``http://host:port``).
         experiment: the experiment name (the study's name).
-        runs_root: storage folder of the trial → run map.
-        resuming: look for runs a killed launch opened but never recorded.
+        runs_root: storage folder of the trial → run map (``<storage>/mlflow_runs``).
+        resuming: look for runs a killed launch opened but never recorded, and complete the
+            runs of trials that ended while the store was unreachable.
     """
 
     def __init__(self, tracking_uri: str, experiment: str, runs_root: str,
@@ -74,32 +95,52 @@ class Tracker:
         # each failed request would also log urllib3's retry warning; the summary says it all
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating ..."
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        self.experiment = experiment
         self.runs_root = runs_root
+        self.storage = _parent_folder(runs_root)
         self.resuming = resuming
+        self.notes: list[str] = [n for n in [open_sqlite(tracking_uri)] if n]
+        self.client = MlflowClient(tracking_uri)
         self.lost: Counter[str] = Counter()
         self.messages: list[str] = []
         self.untracked: set[str] = set()
+        self.failures = 0
         self._in_a_row = 0
         self._paused_until = 0.0
         self.parent_id: str | None = None
+        self.store_new = False  # the recorded runs are not on this store (it was rebuilt)
+        self.monitor: Any = None
+        self.state: dict[str, Any] = {}  # the last sync's findings (for the summary)
+        self.infos: dict[str, TrialInfo] = {}
+        self._steps: dict[str, dict[str, set[int]]] = {}  # run → key → steps on the store
+        self._created: set[str] = set()
         self.experiment_id = self._call("experiment", lambda: self._experiment(experiment))
 
     @classmethod
     def shared(cls, tracking_uri: str, experiment: str, runs_root: str,
                fresh: bool = False, resuming: bool = False) -> Tracker:
-        """This process's tracker of a study; ``fresh`` starts a new one (a new launch).
+        """This process's tracker of study ``experiment``; ``fresh`` starts a new one (a new
+        launch).
 
-        Tune restores its callbacks from a pickle on resume; they find the launch's tracker here
-        instead of carrying a client (and a stale parent) of their own."""
-        if fresh or runs_root not in _SHARED:
-            _SHARED[runs_root] = cls(tracking_uri, experiment, runs_root, resuming)
-        return _SHARED[runs_root]
+        Tune restores its callbacks from a pickle on resume, with the paths of the launch that
+        made them (a moved study folder's old ones); they find the launch's tracker here by
+        the study's name instead of carrying a client (and a stale parent) of their own."""
+        if fresh or experiment not in _SHARED:
+            _SHARED[experiment] = cls(tracking_uri, experiment, runs_root, resuming)
+        return _SHARED[experiment]
 
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
-        return found.experiment_id if found else self.client.create_experiment(name)
+        if found is None:
+            root = artifact_root(self.uri)
+            return self.client.create_experiment(
+                name, artifact_location=f"{root}/{name}" if root else None,
+                tags={KIND_TAG: KIND_ML, "mlflow.note.content": EXPERIMENT_NOTE})
+        if found.tags.get(KIND_TAG) is None:
+            self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND_ML)
+        return found.experiment_id
 
     def _call(self, what: str, fn: Callable[[], Any], trial_id: str | None = None) -> Any:
         """``fn()``, or ``None`` when the store fails (counted; a run of failures pauses calls)."""
@@ -118,65 +159,130 @@ class Tracker:
         return out
 
     def _lose(self, what: str, trial_id: str | None, message: str | None) -> None:
+        self.failures += 1
         self.lost[what] += 1
         if trial_id:
             self.untracked.add(trial_id)
-        if message and len(self.messages) < 5:
+        kind = message.split(" failed with exception")[0] if message else ""
+        if message and len(self.messages) < 5 and not any(
+                m.startswith(kind) for m in self.messages):
             self.messages.append(message)
+
+    def _exists(self, run_id: str, trial_id: str | None = None) -> bool | None:
+        """Whether ``run_id`` is on this store (None: the store did not answer)."""
+        from mlflow.exceptions import MlflowException
+
+        def lookup() -> bool:
+            try:
+                self.client.get_run(run_id)
+            except MlflowException as err:
+                if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+            return True
+
+        return self._call("lookup", lookup, trial_id)
 
     # -- parent -------------------------------------------------------------------------------
     def attach_parent(self) -> bool:
-        """Adopt the parent run recorded in storage, if any."""
+        """Adopt the parent run recorded in storage when this store has it; a record this
+        store does not know means the store is new (rebuilt, or another one): every recorded
+        run is then made again from the study's records."""
         record = join(self.runs_root, "_parent.json")
-        if exists(record):
-            self.parent_id = json.loads(read_bytes(record))["run_id"]
+        if self.parent_id is None and exists(record):
+            run_id = json.loads(read_bytes(record))["run_id"]
+            known = self._exists(run_id)
+            if known is False:
+                from study.tracking_sync import forget_complete
+
+                self.store_new = True
+                forget_complete(self.runs_root)
+            else:
+                self.parent_id = run_id
         return self.parent_id is not None
 
     def start_parent(self, name: str, params: dict[str, Any], storage: str) -> None:
-        """Open the study's parent run, or re-open the one recorded in storage (resume)."""
+        """Open the study's parent run, or re-open the one recorded in storage (resume); attach
+        the study file, start the system metrics and, on resume, complete the runs of trials
+        that ended while the store was unreachable."""
+        tags = {"rotsweep.role": "study", "rotsweep.storage": storage,
+                "rotsweep.study": self.experiment}
         if self.attach_parent():
-            self._call("parent", lambda: self.client.update_run(self.parent_id, status="RUNNING"))
+            parent = self.parent_id
+            self._call("parent", lambda: self.client.update_run(parent, status="RUNNING"))
+            self.note(parent, None, tags)
+        elif self.experiment_id is not None:
+            run = self._call("parent", lambda: self.client.create_run(
+                self.experiment_id, run_name=name, tags=tags))
+            if run is not None:
+                self.parent_id = run.info.run_id
+                self._created.add(self.parent_id)
+                self._log_params(self.parent_id, params, None)
+        if self.parent_id is None:
             return
-        if self.experiment_id is None:
-            return
-        run = self._call("parent", lambda: self.client.create_run(
-            self.experiment_id, run_name=name,
-            tags={"rotsweep.role": "study", "rotsweep.storage": storage}))
-        if run is not None:
-            self.parent_id = run.info.run_id
-            write_bytes(join(self.runs_root, "_parent.json"),
-                        json.dumps({"run_id": self.parent_id}).encode())
-            self._log_params(self.parent_id, params, None)
+        write_bytes(join(self.runs_root, "_parent.json"), json.dumps(
+            {"run_id": self.parent_id, "experiment_id": self.experiment_id,
+             "tracking_uri": self.uri}).encode())
+        from study.tracking_parent import log_files, start_system_metrics, study_files
+
+        files = study_files(str(params.get("study.source") or ""), storage)
+        self._call("study file", lambda: log_files(self.client, self.parent_id, files, "study"))
+        self.monitor = start_system_metrics(self.uri, self.parent_id)
+        self.note(self.parent_id, None, {"rotsweep.system_metrics": "every 10 s" if self.monitor
+                                         else "off (psutil not available)"})
+        if self.resuming:
+            self.reconcile(None, end_unfinished=False)
 
     def end_parent(self, status: str) -> None:
+        from study.tracking_parent import stop_system_metrics
+
+        stop_system_metrics(self.monitor)
+        self.monitor = None
         if self.parent_id:
-            self._call("parent end", lambda: self.client.set_terminated(self.parent_id, status))
+            parent = self.parent_id
+            self._call("parent end", lambda: self.client.set_terminated(parent, status))
 
     # -- children -----------------------------------------------------------------------------
-    def run_for(self, trial_id: str, params: dict[str, Any]) -> str | None:
-        """The trial's child run: the recorded one when resuming, else a new one. The map entry
-        is written either way (``run_id`` null while the store is unreachable), so the trial
-        never waits for it."""
+    def run_for(self, trial_id: str, params: dict[str, Any], info: TrialInfo | None = None
+                ) -> str | None:
+        """The trial's child run: the recorded one (when it is on this store), else a new one
+        named and tagged from ``info``. The map entry is written either way (``run_id`` null
+        while the store is unreachable), so the trial never waits for it."""
+        if info is not None:
+            self.infos[trial_id] = info
         path = join(self.runs_root, f"{trial_id}.json")
         run_id = json.loads(read_bytes(path)).get("run_id") if exists(path) else None
+        if run_id is not None and run_id not in self._created and (
+                self.store_new or (self.resuming and self._exists(run_id, trial_id) is False)):
+            run_id = None
         if run_id is None and self.resuming:
             run_id = self._orphan(trial_id)
         if run_id is not None:
-            self._call("trial restart", lambda: self.client.update_run(run_id, status="RUNNING"),
-                       trial_id)
+            name = info.name if info else None
+            self._call("trial restart", lambda: self.client.update_run(
+                run_id, status="RUNNING", name=name), trial_id)
         elif self.experiment_id is not None:
-            tags = {TRIAL_TAG: trial_id, "rotsweep.role": "trial"}
-            if self.parent_id:
-                tags[PARENT_TAG] = self.parent_id
-            run = self._call("trial start", lambda: self.client.create_run(
-                self.experiment_id, run_name=trial_id, tags=tags), trial_id)
-            if run is not None:
-                run_id = run.info.run_id
-                self._log_params(run_id, params, trial_id)
+            run_id = self._create_child(trial_id, params, info)
         else:
             self._lose("trial start", trial_id, None)
         write_bytes(path, json.dumps({"run_id": run_id, "trial_id": trial_id}).encode())
         return run_id
+
+    def _create_child(self, trial_id: str, params: dict[str, Any], info: TrialInfo | None
+                      ) -> str | None:
+        tags = {**(info.tags if info else {}), TRIAL_TAG: trial_id, "rotsweep.role": "trial",
+                "rotsweep.study": self.experiment, ANGLE_STEP_TAG: ANGLE_STEP_NOTE}
+        if self.parent_id:
+            tags[PARENT_TAG] = self.parent_id
+        name = info.name if info else trial_id
+        run = self._call("trial start", lambda: self.client.create_run(
+            self.experiment_id, run_name=name, tags=tags), trial_id)
+        if run is None:
+            return None
+        self._created.add(run.info.run_id)
+        self._steps[run.info.run_id] = {}
+        self._log_params(run.info.run_id, params, trial_id)
+        return run.info.run_id
 
     def _orphan(self, trial_id: str) -> str | None:
         """A child run of this parent for ``trial_id`` that no map entry records."""
@@ -195,88 +301,98 @@ class Tracker:
             self._call("params", lambda chunk=chunk: self.client.log_batch(run_id, params=chunk),
                        trial_id)
 
+    # -- metrics ------------------------------------------------------------------------------
     def log_result(self, run_id: str | None, trial_id: str, result: dict[str, Any]) -> None:
-        """Per-epoch metrics at step = epoch; the final metrics at the final step."""
+        """Per-epoch metrics at step = epoch, probe curves at step = probe epoch, the final
+        metrics at step 0 (see study/tracking_records.py)."""
         if run_id is None:
             return
         now = int(time.time() * 1000)
-        if "epoch" in result:
-            step, keys = int(result["epoch"]), EPOCH_METRICS
-        elif PROBE_EPOCH in result:  # one result per probe epoch carries every probe's curves
-            step = int(result[PROBE_EPOCH])
-            keys = tuple(k for k in result if k.startswith(METRIC_PREFIX))
+        if "epoch" in result or PROBE_EPOCH in result:
+            step_key = "epoch" if "epoch" in result else PROBE_EPOCH
+            keys = EPOCH_METRICS if step_key == "epoch" else tuple(
+                k for k in result if k.startswith(METRIC_PREFIX))
+            metrics = [Metric(k, float(result[k]), now, int(result[step_key])) for k in keys
+                       if isinstance(result.get(k), (int, float))
+                       and not isinstance(result[k], bool)]
         else:
-            step, keys = int(result.get("training_iteration") or 0), LOGGED_FINAL
-        metrics = [Metric(k, float(result[k]), now, step) for k in keys
-                   if isinstance(result.get(k), (int, float)) and not isinstance(result[k], bool)]
-        if metrics:
-            self._call("metrics", lambda: self.client.log_batch(run_id, metrics=metrics),
-                       trial_id)
+            metrics = final_metrics(result)
+        self.log_metrics(run_id, trial_id, metrics)
 
-    def note(self, run_id: str | None, trial_id: str, tags: dict[str, Any]) -> None:
-        """Set tags on a trial's run (placement, failures, errors)."""
+    def log_metrics(self, run_id: str, trial_id: str | None, metrics: Sequence[Metric]) -> bool:
+        """Log the ``metrics`` whose (key, step) the run does not have yet; False when the
+        store failed (then the run's steps are read again from the store before the next
+        log, in case a timed-out call was committed after all)."""
+        known = self._known(run_id, trial_id)
+        if known is None:
+            return False
+        fresh: dict[tuple[str, int], Metric] = {}
+        for m in metrics:
+            if m.step not in known.get(m.key, ()):
+                fresh.setdefault((m.key, m.step), m)
+        todo = list(fresh.values())
+        for i in range(0, len(todo), BATCH):
+            chunk = todo[i:i + BATCH]
+            if not self._call("metrics", lambda chunk=chunk: self.client.log_batch(
+                    run_id, metrics=chunk) or True, trial_id):
+                self._steps.pop(run_id, None)
+                return False
+            for m in chunk:
+                known.setdefault(m.key, set()).add(m.step)
+        return True
+
+    def _known(self, run_id: str, trial_id: str | None) -> dict[str, set[int]] | None:
+        """The steps of each metric ``run_id`` holds (read from the store once per launch)."""
+        if run_id not in self._steps:
+            def read() -> dict[str, set[int]]:
+                run = self.client.get_run(run_id)
+                return {key: {m.step for m in self.client.get_metric_history(run_id, key)}
+                        for key in run.data.metrics}
+
+            steps = self._call("metrics", read, trial_id)
+            if steps is None:
+                return None
+            self._steps[run_id] = steps
+        return self._steps[run_id]
+
+    def note(self, run_id: str | None, trial_id: str | None, tags: dict[str, Any]) -> bool:
+        """Set tags on a run (placement, failures, errors); False when the store failed."""
         if run_id is None or not tags:
-            return
-        from mlflow.entities import RunTag
-
+            return run_id is not None
         batch = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
-        self._call("tags", lambda: self.client.log_batch(run_id, tags=batch), trial_id)
+        return bool(self._call("tags", lambda: self.client.log_batch(run_id, tags=batch) or True,
+                               trial_id))
 
-    def finish(self, run_id: str | None, trial_id: str, artifacts: str | None, status: str
-               ) -> None:
-        """Upload the trial's artifacts from storage and end its run as ``status``."""
+    # -- ending a trial -----------------------------------------------------------------------
+    def finish(self, run_id: str | None, trial_id: str, artifacts: str | None, status: str,
+               result: dict[str, Any] | None = None) -> bool:
+        """Complete the trial's run from its records (:meth:`complete`) and end it as
+        ``status``; ``artifacts``: the storage folder of trials' artifacts (None: none)."""
+        from study.tracking_sync import complete
+
         if run_id is None:
-            return
-        if artifacts:
-            self._call("artifacts", lambda: self._upload(run_id, join(artifacts, trial_id)),
-                       trial_id)
-        self._call("trial end", lambda: self.client.set_terminated(run_id, status), trial_id)
+            return False
+        return complete(self, trial_id, run_id, status, result=result, artifacts_root=artifacts)
 
-    def _upload(self, run_id: str, folder: str) -> None:
-        import pyarrow.fs as pafs
+    def reconcile(self, statuses: dict[str, str] | None, end_unfinished: bool = True) -> int:
+        """Create or complete, from the study's records, the runs of every ended trial that
+        the store lacks or holds incomplete, and (``end_unfinished``) end every other child
+        still RUNNING with its trial's MLflow status from ``statuses`` (``trial_id ->
+        FINISHED/FAILED/KILLED``), KILLED when unknown. Returns how many runs were completed or
+        ended."""
+        from study.tracking_sync import sync
 
-        from rotsweep.storage import resolve
-
-        fs, path = resolve(folder)
-        entries = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-        with tempfile.TemporaryDirectory() as tmp:
-            for entry in entries:
-                if entry.type == pafs.FileType.File:
-                    local = Path(tmp) / entry.base_name
-                    local.write_bytes(read_bytes(join(folder, entry.base_name)))
-            if any(Path(tmp).iterdir()):
-                self.client.log_artifacts(run_id, tmp)
-
-    def reconcile(self, statuses: dict[str, str]) -> int:
-        """End every child run of the parent still RUNNING: with its trial's MLflow status from
-        ``statuses`` (``trial_id -> FINISHED/FAILED/KILLED``), KILLED when unknown. Returns how
-        many were ended."""
-        if not (self.parent_id and self.experiment_id):
+        try:
+            return sync(self, statuses, end_unfinished)
+        except Exception as err:  # never in the way of the launch's own end (the tables)
+            self._lose("sync", None, f"sync: {type(err).__name__}: {str(err)[:200]}")
             return 0
-        runs = self._call("search", lambda: self.client.search_runs(
-            [self.experiment_id], max_results=50_000,
-            filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_id}' and "
-                          "attributes.status = 'RUNNING'")) or []
-        for run in runs:
-            status = statuses.get(run.data.tags.get(TRIAL_TAG, ""), "KILLED")
-            self._call("trial end", lambda run=run, status=status: self.client.set_terminated(
-                run.info.run_id, status))
-        return len(runs)
 
     def summary(self) -> str:
-        """One paragraph for the end of ``rotsweep run``: all logged, or what was not."""
-        if not self.lost:
-            return f"MLflow: all runs logged to {self.uri}"
-        what = ", ".join(f"{n} {k}" for k, n in sorted(self.lost.items()))
-        trials = sorted(self.untracked)
-        shown = ", ".join(trials[:10]) + (f" and {len(trials) - 10} more" if len(trials) > 10
-                                           else "")
-        lines = [f"MLflow: {sum(self.lost.values())} calls to {self.uri} failed or were "
-                 f"skipped while it was unreachable, so these were NOT logged: {what}.",
-                 f"  runs incomplete in MLflow for trials: {shown or 'none'}",
-                 "  (the Parquet tables are complete; they never depend on MLflow)"]
-        lines += [f"  {m}" for m in self.messages]
-        return "\n".join(lines)
+        """The closing paragraph of ``rotsweep run``: what is in MLflow, and what is not."""
+        from study.tracking_sync import summary
+
+        return summary(self)
 
 
 def trial_params_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -291,69 +407,7 @@ def trial_params_of(config: dict[str, Any]) -> dict[str, Any]:
     return trial_params(trial_config(config))
 
 
-class MlflowCallback(tune.Callback):
-    """Tune callback that drives the launch's :class:`Tracker` from trial events.
+# the callback lives beside (Tune's pickles of older launches name it here)
+from study.tracking_callback import MlflowCallback  # noqa: E402
 
-    Holds only plain settings (Tune pickles it with the experiment and restores that copy on
-    resume); the tracker is looked up with :meth:`Tracker.shared`.
-
-    Args:
-        tracking_uri, experiment, runs_root: identify the launch's tracker.
-        artifacts_root: the storage folder of the trials' artifacts (``<root>/<trial_id>/``).
-    """
-
-    def __init__(self, tracking_uri: str, experiment: str, runs_root: str,
-                 artifacts_root: str | None) -> None:
-        self.tracking_uri = tracking_uri
-        self.experiment = experiment
-        self.runs_root = runs_root
-        self.artifacts_root = artifacts_root
-        self._run_ids: dict[str, str | None] = {}
-        self._attached = False
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_run_ids": {}, "_attached": False}
-
-    @property
-    def tracker(self) -> Tracker:
-        tracker = Tracker.shared(self.tracking_uri, self.experiment, self.runs_root)
-        if not self._attached:  # not the driver's process (Ray Client): find the parent
-            self._attached = tracker.parent_id is not None or tracker.attach_parent() or True
-        return tracker
-
-    def _run(self, trial: Any) -> str | None:
-        if trial.trial_id not in self._run_ids:
-            self._run_ids[trial.trial_id] = self.tracker.run_for(
-                trial.trial_id, trial_params_of(trial.config or {}))
-        return self._run_ids[trial.trial_id]
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._run(trial)
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
-        self.tracker.log_result(self._run(trial), trial.trial_id, result)
-
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from study.progress import last_line, trial_error
-
-        self.tracker.note(self._run(trial), trial.trial_id, {
-            "rotsweep.failures": trial.num_failures,
-            "rotsweep.last_error": last_line(trial_error(trial))})
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = trial.last_result or {}
-        run_id = self._run(trial)
-        tags = {f"rotsweep.{k}": last[k] for k in ("node_id", "node_ip", "device") if k in last}
-        if tune_status("TERMINATED", last) == "STOPPED":
-            tags["rotsweep.stopped_early"] = "true"
-        self.tracker.note(run_id, trial.trial_id, tags)
-        self.tracker.finish(run_id, trial.trial_id, self.artifacts_root, "FINISHED")
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from study.progress import trial_error
-
-        run_id = self._run(trial)
-        self.tracker.note(run_id, trial.trial_id, {"rotsweep.error": trial_error(trial) or "",
-                                                   "rotsweep.failures": trial.num_failures})
-        self.tracker.finish(run_id, trial.trial_id, None, "FAILED")
+__all__ = ["MlflowCallback", "Tracker", "attach_report", "default_tracking_uri", "trial_params_of"]

@@ -22,3 +22,22 @@ def test_unknown_filter_or_column_names_the_table_and_the_name(tmp_path: Path) -
     both = read_table(tmp_path, "hog_svm", filters=[[("angle", "==", 0)], [("angle", "==", 9)]],
                       columns=["angle", "accuracy"])
     assert both["accuracy"].tolist() == [0.5]
+
+
+def test_load_results_reads_only_the_tables_and_columns_asked(tmp_path: Path) -> None:
+    from analysis.results import load_results
+
+    write_part(tmp_path, "saliency", [{"study": "s", "dataset": "d", "trial_id": "t",
+                                       "train_angles": angles, "eval_angle": 7.5,
+                                       "image_id": "i", "dice": 0.5}
+                                      for angles in ([22.5, 90], [0], None)], key="t")
+    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "angle": 7.5}], key="h")
+    res = load_results(tmp_path, tables=["saliency"],
+                       columns={"saliency": ["trial_id", "train_angles", "dice"]})
+    assert res.present() == ["saliency"] and res.hog_svm is None
+    assert list(res.saliency.columns) == ["trial_id", "train_angles", "dice"]
+    assert res.saliency["train_angles"].tolist() == ["22.5/90", "0", ""]  # hashable labels
+    with pytest.raises(KeyError, match="no table 'salency'"):
+        load_results(tmp_path, tables=["salency"])
+    with pytest.raises(KeyError, match="no column 'dise'"):
+        load_results(tmp_path, columns={"saliency": ["dise"]})

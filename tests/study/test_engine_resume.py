@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -48,7 +49,7 @@ def finished(storage: Path) -> set[str]:
 def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
                                                                tiny: Any) -> None:
     study = tiny_study(tmp_path / "study.yaml", tiny, "resumed", epochs=EPOCHS,
-                       axes={"pretext.angles": TRAIN_ANGLES},
+                       axes={"pretext.params.angles": TRAIN_ANGLES},
                        data={"n_train": 64, "params": {"kind": "rectangles", "n_images": 96}})
     out, results = tmp_path / "out", tmp_path / "out" / "results"
     args = ["run", str(study), "--out", str(out), "--num-cpus", "2"]
@@ -66,10 +67,16 @@ def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
         end_session(first.pid)  # the killed driver's local Ray processes
     done_before = finished(out)
     partial = {t for t, n in epochs_done(results).items() if 0 < n < EPOCHS} - done_before
-    saliency_mtimes = {p.stem: p.stat().st_mtime_ns for p in parts(results, "saliency")}
+    done_mtimes = {p.stem: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")}
     status = subprocess.run([*ROTSWEEP, "status", str(out)], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout
-    assert "driver gone" in status and "continue with --resume" in status
+                            text=True)
+    assert status.returncode == 4, status.stdout  # interrupted
+    assert "driver gone" in status.stdout and "continue with --resume" in status.stdout
+    # the killed driver's claim is stale: a plain launch is told to resume, --resume takes it
+    killed = json.loads((out / "claim.json").read_text())
+    assert killed["pid"] == first.pid
+    plain = subprocess.run([*ROTSWEEP, *args], cwd=REPO, capture_output=True, text=True)
+    assert plain.returncode == 2 and "continue it with --resume" in plain.stderr, plain.stderr
 
     second = start_driver([*args, "--resume"], tmp_path / "second.log")
     try:
@@ -77,7 +84,9 @@ def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
     finally:
         end_session(second.pid)
     log = (tmp_path / "second.log").read_text()
+    assert f"took over {out} from a killed launch: pid {first.pid}" in log
     assert "4/4 trials finished, 0 failed" in log
+    assert not (out / "claim.json").exists()
 
     # the tables: exactly one set of rows per trial, as many as a clean run writes
     trials = read_table(results, "trials")
@@ -90,10 +99,10 @@ def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
     assert sorted(map(list, read_table(results, "pretext").drop_duplicates(
         "trial_id").train_angles)) == TRAIN_ANGLES
 
-    # finished trials were not run again: their saliency parts are the first launch's files
+    # finished trials were not run again: their done records are the first launch's files
+    # (the end of a launch compacts the tables' parts, so their files are no witness)
     for trial_id in done_before:
-        assert parts_by_trial(results)[trial_id].stat().st_mtime_ns == saliency_mtimes[
-            f"part-{trial_id}"]
+        assert (out / "done" / f"{trial_id}.json").stat().st_mtime_ns == done_mtimes[trial_id]
 
     # MLflow: one parent, one child per trial, none left RUNNING, the interrupted trial's
     # epochs logged once each (it went on from its checkpoint instead of starting over)
@@ -108,6 +117,3 @@ def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
         steps = loss_steps(uri, runs[trial_id].info.run_id)
         assert len(steps) == len(set(steps)) and max(steps) == EPOCHS, steps
 
-
-def parts_by_trial(results: Path) -> dict[str, Path]:
-    return {p.stem.removeprefix("part-"): p for p in parts(results, "saliency")}

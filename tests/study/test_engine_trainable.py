@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from rotsweep.tables import read_table
-from trainables.config import parse_trial
+from trainables.spec import parse_trial
 from trainables.train import resolve_device
 from trainables.trial import TrialContext, run_trial
 from trainables.tune import TrialReporter, hide_gpus_unless_given, load_state, replay

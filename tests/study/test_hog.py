@@ -9,7 +9,7 @@ import pytest
 
 import study.hog as hog
 from rotsweep.tables import read_table
-from trainables.config import parse_trial
+from trainables.spec import parse_trial
 
 
 def test_key_ignores_workers_but_not_settings(tiny: Any) -> None:

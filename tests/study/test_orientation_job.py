@@ -29,7 +29,7 @@ def make_study(tiny: Any, axes: dict[str, Any], kind: str = "rectangles") -> Any
 
 
 def test_one_job_per_distinct_dataset(tiny: Any) -> None:
-    assert len(orientation_jobs(make_study(tiny, {"pretext.angles": [[0], [90]]}))) == 1
+    assert len(orientation_jobs(make_study(tiny, {"pretext.params.angles": [[0], [90]]}))) == 1
     assert len(orientation_jobs(make_study(tiny, {"data": [
         {"params": {"kind": "rectangles"}, "label": "rectangles"},
         {"params": {"kind": "diamonds"}, "label": "diamonds"}]}))) == 2

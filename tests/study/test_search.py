@@ -103,10 +103,10 @@ def test_final_metrics_are_what_a_trial_summarizes() -> None:
 # -- the grid × Optuna searcher ------------------------------------------------------------------
 def optuna_study(tmp_path: Path, tiny: Any, samples: int = 3, **search: Any) -> Any:
     return load_study(study_file(
-        tmp_path, tiny, axes={"seed": [0, 1], "pretext.angles": [[0], [90]]},
+        tmp_path, tiny, axes={"seed": [0, 1], "pretext.params.angles": [[0], [90]]},
         train={"epochs": 3, "batch_size": 16},
         search={"algorithm": "optuna", "num_samples": samples, "metric": "dice_mean",
-                "params": {**LR, "pretext.temperature": {"kind": "uniform", "low": 0.05,
+                "params": {**LR, "pretext.params.temperature": {"kind": "uniform", "low": 0.05,
                                                          "high": 0.5},
                            "saliency.eval_angles": {"kind": "choice",
                                                     "values": [[0, 90], [0, 45, 90]]}},
@@ -119,11 +119,13 @@ def test_every_grid_point_gets_num_samples_trials_then_finished(tmp_path: Path,
     searcher = build_searcher(study)
     suggestions = [searcher.suggest(f"t{i}") for i in range(12)]
     assert searcher.suggest("t12") == "FINISHED"
-    points = Counter((s["axes"]["seed"], tuple(s["axes"]["pretext.angles"])) for s in suggestions)
+    points = Counter((s["axes"]["seed"], tuple(s["axes"]["pretext.params.angles"]))
+                     for s in suggestions)
     assert points == {(0, (0,)): 3, (0, (90,)): 3, (1, (0,)): 3, (1, (90,)): 3}
     for s in suggestions:
         axes = s["axes"]
-        assert 1e-4 <= axes["train.lr"] <= 1e-1 and 0.05 <= axes["pretext.temperature"] <= 0.5
+        assert 1e-4 <= axes["train.lr"] <= 1e-1
+        assert 0.05 <= axes["pretext.params.temperature"] <= 0.5
         assert axes["saliency.eval_angles"] in ([0, 90], [0, 45, 90])  # list choices decoded
         study.trial(axes)  # every suggestion is a valid trial
     assert study.n_trials() == 12

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from trainables import checkpoints
-from trainables.config import parse_trial
 from trainables.config.overrides import apply_overrides
+from trainables.spec import parse_trial
 from trainables.trial import TrialContext, run_trial
 
 
@@ -34,8 +34,9 @@ def test_evaluation_settings_keep_the_key(tiny, override) -> None:
 
 @pytest.mark.parametrize("override", [
     {"seed": 1},
-    {"pretext.angles": [45]},
-    {"pretext.temperature": 0.5},
+    {"pretext.params.angles": [45]},
+    {"pretext.params.temperature": 0.5},
+    {"pretext.params.pairing": "independent"},
     {"train.lr": 0.02},
     {"train.epochs": 2},
     {"data.n_train": 16},

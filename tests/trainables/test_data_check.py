@@ -60,7 +60,7 @@ def test_every_adapter_has_a_fixture() -> None:
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_every_adapter_keeps_the_sample_contract(name: str, tmp_path: Path) -> None:
-    c = DataConfig(name=name, image_size=24, n_train=None, n_eval=10_000,
+    c = DataConfig(name=name, image_size=24, n_train=None, n_eval=None,
                    **MAKERS[name](tmp_path))
     report = check_dataset(c)
     assert report.ok and not report.problems, report.lines()
@@ -83,14 +83,16 @@ def test_every_adapter_keeps_the_sample_contract(name: str, tmp_path: Path) -> N
 def test_report_lines(tmp_path: Path) -> None:
     write_pairs(tmp_path, n=4)
     (tmp_path / "masks" / "img002.jpg").unlink()
-    report = check_dataset(DataConfig(name="kvasir_seg", root=str(tmp_path), image_size=24))
+    report = check_dataset(DataConfig(name="kvasir_seg", root=str(tmp_path), image_size=24,
+                                      n_eval=None))
     assert not report.ok and report.n_usable == 3 and len(report.problems) == 1
     lines = report.lines()
     assert lines[0].startswith(f"kvasir_seg at {tmp_path}: 3 usable items at 24x24; mask "
                                "foreground")
     assert lines[1] == "1 problem(s) found:"
     assert "img002.*: missing mask" in lines[2]
-    skipped = check_dataset(DataConfig(name="kvasir_seg", root=str(tmp_path), skip_bad=True))
+    skipped = check_dataset(DataConfig(name="kvasir_seg", root=str(tmp_path), skip_bad=True,
+                                       n_eval=None))
     assert skipped.ok and skipped.lines()[1] == "1 problem(s) skipped:"
 
 

@@ -4,6 +4,7 @@ package data: labels, all-False masks, no download."""
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,16 @@ def test_cifar10_python_batches(tmp_path: Path) -> None:
     assert len(build_dataset(cfg("cifar10", tmp_path, verify_md5=False, split="test"))) == 3
 
 
-def test_official_md5_check_names_the_way_out(tmp_path: Path) -> None:
+def test_official_md5_check_names_each_file_and_never_advises_turning_it_off(
+        tmp_path: Path) -> None:
     write_cifar10(tmp_path)
-    with pytest.raises(DataError, match="verify_md5=false"):
+    with pytest.raises(DataError) as caught:
         build_dataset(cfg("cifar10", tmp_path))
+    text = str(caught.value)
+    for name in ("data_batch_1", "data_batch_5", "batches.meta"):
+        assert re.search(rf"{name}: MD5 [0-9a-f]{{32}} differs from the official release's",
+                         text), text
+    assert "verify_md5" not in text and len(caught.value.problems) == 6
 
 
 def test_svhn_mat_file_maps_label_10_to_digit_0(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def test_items_are_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_split_by_id_is_disjoint_and_complete(tmp_path: Path) -> None:
     write_pairs(tmp_path, n=10)
     c = DataConfig(name="kvasir_seg", root=str(tmp_path), image_size=S, n_train=None,
-                   n_eval=10, eval_fraction=0.3)
+                   n_eval=None, eval_fraction=0.3)
     train, evalset = load_split(c, "train"), load_split(c, "eval")
     assert len(evalset) == 3 and len(train) == 7
     assert set(train.ids).isdisjoint(evalset.ids)

@@ -37,7 +37,7 @@ SAMPLES: list[tuple[str, str, dict[str, Any], int]] = [
 def test_data_check_passes(shared_data: Path, name: str, folder: str, params: dict[str, Any],
                            n: int) -> None:
     report = check_dataset(DataConfig(name=name, root=str(shared_data / folder),
-                                      params=params))
+                                      params=params, n_eval=None))
     assert report.ok and not report.problems, report.lines()
     assert report.n_usable == n
     assert report.foreground is not None and report.foreground[1] > 0  # no empty mask

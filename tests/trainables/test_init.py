@@ -11,9 +11,10 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from trainables.config import ModelConfig, parse_trial
+from trainables.config import ModelConfig
 from trainables.models import build_backbone
 from trainables.models.init import load_state, load_weights
+from trainables.spec import parse_trial
 from trainables.trial import build_task
 
 
@@ -138,7 +139,7 @@ def test_moco_task_starts_key_encoder_from_query_and_queue_fresh(resnet18, tmp_p
     path = moco_checkpoint(resnet18, tmp_path / "moco_v2.pth.tar")
     cfg = parse_trial({"data": {"image_size": 32},
                        "model": {"backbone": "resnet18", "init": "moco_v2", "weights": str(path)},
-                       "pretext": {"name": "moco_rotation", "queue_size": 64}})
+                       "pretext": {"name": "moco_rotation", "params": {"queue_size": 64}}})
     torch.manual_seed(0)
     task = build_task(cfg, torch.device("cpu"))
     _assert_loaded(task.encoder, resnet18)
@@ -149,3 +150,50 @@ def test_moco_task_starts_key_encoder_from_query_and_queue_fresh(resnet18, tmp_p
     assert task.queue.shape == (64, 128) and int(task.queue_ptr) == 0
     assert not torch.allclose(task.queue, file_queue.T)
     torch.testing.assert_close(task.queue.norm(dim=1), torch.ones(64))
+
+
+class Payload:
+    """Unpickled, it would create the file ``target``."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = str(target)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.target, "w"))
+
+
+def crafted_checkpoint(path: Path, target: Path, resnet18: torch.nn.Module) -> Path:
+    """A real state dict with one entry that runs ``open(target, "w")`` when unpickled."""
+    torch.save({"state_dict": {**resnet18.state_dict(), "extra": Payload(target)}}, path)
+    return path
+
+
+def test_crafted_weights_file_is_refused_and_runs_nothing(resnet18, tmp_path) -> None:
+    target = tmp_path / "PAYLOAD_RAN"
+    path = crafted_checkpoint(tmp_path / "crafted.pth", target, resnet18)
+    for init in ("torchvision", "moco_v2"):
+        with pytest.raises(ValueError) as caught:
+            build_backbone(ModelConfig(backbone="resnet18", init=init, weights=str(path)))
+        text = str(caught.value)
+        assert f"{str(path)!r} is not a torch checkpoint readable with weights_only=True" in text
+        assert "it names io.open" in text or "it names builtins.open" in text
+        assert "weights_only=False" not in text  # torch's advice to run it is never repeated
+    assert not target.exists()
+
+
+def test_crafted_cached_checkpoint_is_refused_and_runs_nothing(resnet18, tiny,
+                                                               tmp_path) -> None:
+    from trainables import checkpoints
+    from trainables.spec import parse_trial as parse
+
+    target = tmp_path / "PAYLOAD_RAN"
+    cfg = parse(tiny())
+    path = Path(checkpoints.checkpoint_path(str(tmp_path / "cache"), cfg))
+    path.parent.mkdir(parents=True)
+    torch.save({"format": checkpoints.FORMAT, "key": checkpoints.pretrain_key(cfg),
+                "state_dict": Payload(target)}, path)
+    with pytest.raises(ValueError, match=r"cached checkpoint .*\.pt: refused by "
+                                         r"torch\.load\(weights_only=True\) \(UnpicklingError: "
+                                         r"it names (io|builtins)\.open"):
+        checkpoints.load_pretrained(str(tmp_path / "cache"), cfg)
+    assert not target.exists()

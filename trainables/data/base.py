@@ -69,9 +69,15 @@ def split_indices(ids: Sequence[str], split: Split, eval_fraction: float, seed: 
     if split == "all":
         return list(range(len(ids)))
     order = sorted(range(len(ids)), key=lambda i: _rank(ids[i], seed))
-    n_eval = max(1, round(len(ids) * eval_fraction)) if len(ids) > 1 else 0
+    n_eval = eval_size(len(ids), eval_fraction)
     chosen = order[:n_eval] if split == "eval" else order[n_eval:]
     return sorted(chosen)
+
+
+def eval_size(n_items: int, eval_fraction: float) -> int:
+    """Items in the evaluation split of a dataset of ``n_items`` (at least one when there are
+    two or more)."""
+    return max(1, round(n_items * eval_fraction)) if n_items > 1 else 0
 
 
 def choose(ids: Sequence[str], n: int | None, seed: int) -> list[int]:

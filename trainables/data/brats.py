@@ -29,7 +29,7 @@ from trainables.config import DataConfig
 from trainables.config.parse import build
 from trainables.data.disk import DiskSet, Item, Source, check_mask, dataset_root
 from trainables.data.problems import DataError, Problem
-from trainables.data.transforms import fit_image, fit_mask
+from trainables.data.transforms import MAX_IMAGE_PIXELS, fit_image, fit_mask, too_large
 
 
 @dataclass(frozen=True)
@@ -76,22 +76,32 @@ class BratsParams:
                              "low < high")
 
 
-def read_volume(path: Path) -> np.ndarray:
+def read_volume(path: Path, max_voxels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """A 3-D NIfTI volume as a numpy array.
 
+    The shape in the header is checked (3-D, at most ``max_voxels`` voxels:
+    ``data.max_image_pixels``) before the data are read; nibabel reads the header alone.
+
     Raises:
-        DataError: the file cannot be read as NIfTI or is not 3-D.
+        DataError: the file cannot be read as NIfTI, is not 3-D, or is larger than allowed.
     """
     import nibabel as nib
 
     try:
-        vol = np.asanyarray(nib.load(str(path)).dataobj)
+        image = nib.load(str(path))
+        shape = tuple(int(d) for d in image.shape)
+        if len(shape) != 3:
+            raise DataError([Problem(str(path), f"volume has shape {shape}; expected 3-D")])
+        error = too_large(path, shape, max_voxels, "voxels")
+        if error is not None:
+            raise error
+        vol = np.asanyarray(image.dataobj)
+    except DataError:
+        raise
     except Exception as err:  # nibabel raises many types (ImageFileError, EOFError, zlib)
         raise DataError([Problem(str(path), f"cannot be read as NIfTI ({type(err).__name__}: "
                                             f"{err}); expected a .nii or .nii.gz volume")]
                         ) from None
-    if vol.ndim != 3:
-        raise DataError([Problem(str(path), f"volume has shape {vol.shape}; expected 3-D")])
     return vol
 
 
@@ -138,18 +148,18 @@ def _load_subject(subject: Path, name: str, cfg: DataConfig, p: BratsParams) -> 
     image_path = _one_file(subject, p.image_pattern.format(modality=p.modality),
                            "image_pattern")
     label_path = _one_file(subject, p.label_pattern, "label_pattern")
-    label = read_volume(label_path)
+    label = read_volume(label_path, cfg.max_image_pixels)
     tumour = label > 0
     picked = tumour_slices(tumour, p)
     if not picked:
         raise DataError([Problem(str(label_path), f"no axial slice with >= "
                                  f"{p.min_tumour_pixels} tumour voxels (label > 0); expected "
                                  "a tumour")])
-    vol = read_volume(image_path)
+    vol = read_volume(image_path, cfg.max_image_pixels)
     _same_grid(image_path, vol.shape, label.shape)
     if p.brain_pattern:
         brain_path = _one_file(subject, p.brain_pattern, "brain_pattern")
-        brain = read_volume(brain_path) > 0
+        brain = read_volume(brain_path, cfg.max_image_pixels) > 0
         _same_grid(brain_path, brain.shape, label.shape)
     else:
         brain = vol > vol.min()

@@ -5,13 +5,14 @@ scikit-learn's data shipped with the packages), never downloaded. An item has a 
 all-False mask. Items are decoded when read (these sets are large and used as downstream sets),
 resized to ``data.image_size`` and kept in a bounded uint8 cache.
 
-torchvision checks the official releases' MD5 sums; ``verify_md5: false`` accepts any copy in
-the same file format (a re-packed or subset copy, the tests' tiny files).
+The official releases' MD5 sums are checked (``verify_md5: false`` accepts another copy in the
+same file format, e.g. a subset). CIFAR-10's pickled batches are read by
+:mod:`trainables.data.cifar` with a restricted unpickler (plain data only, never code), whether
+or not the MD5 check is on; SVHN and Flowers-102 (MATLAB files, JPEGs) through torchvision.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 from trainables.config import DataConfig
 from trainables.config.parse import build
 from trainables.data.base import Sample
+from trainables.data.cifar import file_names, read_cifar10
 from trainables.data.disk import Item, ItemCache, cache_bytes, dataset_root
 from trainables.data.problems import DataError, Problem
 from trainables.data.transforms import fit_image, fold_gray, read_pixels, to_tensors, to_unit
@@ -82,8 +84,9 @@ class TorchvisionParams:
     Attributes:
         split: the official split (cifar10: train, test; svhn: train, test, extra;
             flowers102: train, val, test).
-        verify_md5: check the files against the official release's MD5 sums (torchvision's
-            check); ``false`` accepts any copy in the same format.
+        verify_md5: check the files against the official release's MD5 sums; ``false``
+            accepts another copy in the same format (CIFAR-10's pickles are read with a
+            restricted unpickler either way).
     """
 
     split: Literal["train", "test", "val", "extra"] = "train"
@@ -94,9 +97,7 @@ SPLITS = {"cifar10": ("train", "test"), "svhn": ("train", "test", "extra"),
           "flowers102": ("train", "val", "test")}
 # The files torchvision reads, relative to the root, to name what is missing.
 FILES: dict[str, Callable[[str], list[str]]] = {
-    "cifar10": lambda split: [f"cifar-10-batches-py/{f}" for f in (
-        [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    ) + ["batches.meta"]],
+    "cifar10": file_names,
     "svhn": lambda split: [f"{split}_32x32.mat"],
     "flowers102": lambda split: ["flowers-102/jpg", "flowers-102/imagelabels.mat",
                                  "flowers-102/setid.mat"],
@@ -104,27 +105,14 @@ FILES: dict[str, Callable[[str], list[str]]] = {
 
 
 def _torchvision_set(name: str, root: Path, p: TorchvisionParams) -> Any:
-    """torchvision's dataset object, ``download=False``, MD5 check optional."""
+    """torchvision's ``svhn`` or ``flowers102`` object, ``download=False``, MD5 check optional
+    (neither format is a pickle)."""
     from torchvision import datasets
 
-    cls = {"cifar10": datasets.CIFAR10, "svhn": datasets.SVHN,
-           "flowers102": datasets.Flowers102}[name]
+    cls = {"svhn": datasets.SVHN, "flowers102": datasets.Flowers102}[name]
     if not p.verify_md5:
         cls = type(cls.__name__, (cls,), {"_check_integrity": lambda self: True})
-        if name == "cifar10":
-            cls._load_meta = _load_cifar_meta  # type: ignore[attr-defined]
-    kwargs: dict[str, Any] = ({"train": p.split == "train"} if name == "cifar10"
-                              else {"split": p.split})
-    return cls(str(root), download=False, **kwargs)
-
-
-def _load_cifar_meta(self: Any) -> None:
-    """CIFAR-10's class names without the MD5 check (``verify_md5: false``)."""
-    import pickle
-
-    with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
-        self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-    self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+    return cls(str(root), download=False, split=p.split)
 
 
 def build_torchvision(cfg: DataConfig) -> LabelledImages:
@@ -138,11 +126,18 @@ def build_torchvision(cfg: DataConfig) -> LabelledImages:
     if missing:
         raise DataError([Problem(str(root / f), f"missing; expected {cfg.name}'s files as "
                                  "torchvision stores them") for f in missing], cfg.name)
+    if cfg.name == "cifar10":
+        try:
+            data, labels, classes = read_cifar10(root, p.split, p.verify_md5)
+        except DataError as err:
+            raise DataError(err.problems, cfg.name) from None
+        ids = [f"{p.split}_{i:05d}" for i in range(len(data))]
+        return LabelledImages(cfg.name, ids, labels, lambda i: data[i], cfg, classes)
     try:
         ds = _torchvision_set(cfg.name, root, p)
-    except Exception as err:  # torchvision: RuntimeError on MD5; pickle/scipy on bad files
-        hint = (" (the MD5 sums differ from the official release: a re-packed copy needs "
-                "data.params.verify_md5=false)" if "corrupted" in str(err) else "")
+    except Exception as err:  # torchvision: RuntimeError on MD5; scipy on bad files
+        hint = (" (the MD5 sums differ from the official release's; expected the official "
+                "files, unmodified)" if "corrupted" in str(err) else "")
         raise DataError([Problem(str(root), f"cannot be read as {cfg.name} "
                                  f"({type(err).__name__}: {err}){hint}")], cfg.name) from None
     return _wrap(cfg, ds, p.split)
@@ -152,13 +147,10 @@ def _wrap(cfg: DataConfig, ds: Any, split: str) -> LabelledImages:
     if cfg.name == "flowers102":
         files = list(ds._image_files)
         return LabelledImages(cfg.name, [f.stem for f in files], ds._labels,
-                              lambda i: read_pixels(files[i]), cfg)
-    if cfg.name == "svhn":
-        data = ds.data.transpose(0, 2, 3, 1)  # N x 3 x H x W -> N x H x W x 3
-        labels = ds.labels
-        classes = [str(d) for d in range(10)]
-    else:
-        data, labels, classes = ds.data, ds.targets, ds.classes
+                              lambda i: read_pixels(files[i], cfg.max_image_pixels), cfg)
+    data = ds.data.transpose(0, 2, 3, 1)  # svhn: N x 3 x H x W -> N x H x W x 3
+    labels = ds.labels
+    classes = [str(d) for d in range(10)]
     ids = [f"{split}_{i:05d}" for i in range(len(data))]
     return LabelledImages(cfg.name, ids, labels, lambda i: data[i], cfg, classes)
 
@@ -200,7 +192,8 @@ def build_lfw(cfg: DataConfig) -> LabelledImages:
     paths = [f for name in kept for f in files[name]]
     labels = [i for i, name in enumerate(kept) for _ in files[name]]
     return LabelledImages(cfg.name, [f.stem for f in paths], labels,
-                          lambda i: read_pixels(paths[i]), cfg, kept)
+                          lambda i: read_pixels(paths[i], cfg.max_image_pixels), cfg,
+                          kept)
 
 
 def build_digits(cfg: DataConfig) -> LabelledImages:

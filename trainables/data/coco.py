@@ -93,7 +93,7 @@ def boxes_mask(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
 def _load_image(coco: Any, info: Mapping[str, Any], anns: list[dict[str, Any]], folder: Path,
                 cfg: DataConfig, p: CocoParams) -> list[Item]:
     path = folder / info["file_name"]
-    x = fold_gray(to_unit(read_pixels(path)))
+    x = fold_gray(to_unit(read_pixels(path, cfg.max_image_pixels)))
     h, w = x.shape[:2]
     if (info.get("height"), info.get("width")) != (h, w):
         raise DataError([Problem(str(path), f"image is {w}x{h} but the JSON says "

@@ -28,6 +28,7 @@ import numpy as np
 from trainables.config import DataConfig
 from trainables.config.parse import build
 from trainables.data.disk import DiskSet, Item, Source, check_mask, dataset_root
+from trainables.data.inset import inpaint, overlay_masks
 from trainables.data.problems import DataError, Problem
 from trainables.data.transforms import (
     Intensity,
@@ -57,6 +58,9 @@ class FolderParams:
         intensity: ``scale`` (by the file's bit depth), ``minmax`` or ``percentile`` per image.
         boxes_file: a JSON file (glob) under the root with Kvasir-SEG's bounding boxes
             (``{id: {height, width, bbox: [{xmin, ymin, xmax, ymax}]}}``); ``None``: no boxes.
+        mask_inset: remove Kvasir-SEG's overlays, an orientation cue: the inset box in the
+            bottom-left corner (detected per frame) and the burned-in text down the left edge
+            are filled from the pixels around them (:mod:`trainables.data.inset`).
     """
 
     images: str = "images"
@@ -66,6 +70,7 @@ class FolderParams:
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS
     intensity: Intensity = "scale"
     boxes_file: str | None = None
+    mask_inset: bool = False
 
     def __post_init__(self) -> None:
         if not self.masks:
@@ -127,16 +132,16 @@ def _image_files(folder: Path, p: FolderParams) -> list[Path]:
     return files
 
 
-def _read_image(path: Path, p: FolderParams) -> np.ndarray:
-    return fold_gray(to_unit(read_pixels(path), p.intensity))
+def _read_image(path: Path, p: FolderParams, max_pixels: int) -> np.ndarray:
+    return fold_gray(to_unit(read_pixels(path, max_pixels), p.intensity))
 
 
 def _read_mask(paths: list[Path], shape: tuple[int, int], image: Path,
-               p: FolderParams) -> np.ndarray:
+               p: FolderParams, max_pixels: int) -> np.ndarray:
     """The union of an image's masks at full size, checked against the image's size."""
     merged = np.zeros(shape, dtype=bool)
     for path in paths:
-        mask = mask_from_pixels(read_pixels(path), p.mask_threshold)
+        mask = mask_from_pixels(read_pixels(path, max_pixels), p.mask_threshold)
         if mask.shape != shape:
             raise DataError([Problem(str(path), f"mask is {mask.shape[1]}x{mask.shape[0]} "
                                      f"(WxH) but its image {image.name} is {shape[1]}x"
@@ -157,16 +162,32 @@ class Pair:
 
 
 def _load_pair(pair: Pair, cfg: DataConfig, p: FolderParams) -> list[Item]:
-    x = _read_image(pair.image, p)
-    full = _read_mask(list(pair.masks), x.shape[:2], pair.image, p)
+    x = _read_image(pair.image, p, cfg.max_image_pixels)
+    full = _read_mask(list(pair.masks), x.shape[:2], pair.image, p, cfg.max_image_pixels)
     small = fit_mask(full, cfg.image_size, cfg.resize)
-    top = None if full.any() else max(float(read_pixels(m).max()) for m in pair.masks)
+    top = None if full.any() else max(float(read_pixels(m, cfg.max_image_pixels).max())
+                                       for m in pair.masks)
     check_mask(full, small, pair.masks[0], p.mask_threshold, top)
     fitted = None
     if pair.boxes is not None:
         fitted = fit_boxes(_kvasir_boxes(pair, x.shape[:2]), *x.shape[:2], cfg.image_size,
                            cfg.resize)
-    return [Item(pair.image_id, fit_image(x, cfg.image_size, cfg.resize), small, fitted)]
+    image = _without_overlays(x, cfg) if p.mask_inset else fit_image(x, cfg.image_size,
+                                                                     cfg.resize)
+    return [Item(pair.image_id, image, small, fitted)]
+
+
+def _without_overlays(x: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """The fitted uint8 image with Kvasir-SEG's inset box and text removed (``mask_inset``)."""
+    if x.ndim != 3:
+        return fit_image(x, cfg.image_size, cfg.resize)  # grey frames carry no colour overlay
+    fill, black, _ = overlay_masks(x)
+    x = np.where(black[..., None], 0.0, x).astype(np.float32)
+    small = fit_image(x, cfg.image_size, cfg.resize)
+    hole = fit_image(fill.astype(np.float32), cfg.image_size, cfg.resize) > 0
+    margin = small.max(axis=-1) < 0.1 * 255 if small.ndim == 3 else small < 0.1 * 255
+    filled = inpaint(small.astype(np.float32), hole, ignore=margin)
+    return np.clip(np.rint(filled), 0, 255).astype(np.uint8)
 
 
 def _read_boxes(root: Path, p: FolderParams) -> tuple[dict[str, Any] | None, Path | None]:

@@ -49,6 +49,11 @@ class DataError(ValueError):
         lines += [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
+    def __reduce__(self) -> tuple[type, tuple[list[Problem], str]]:
+        # pickled (across Ray, multiprocessing) with its problems, not its one joined message,
+        # which the default (``self.args``) would split into characters when unpickled
+        return (type(self), (self.problems, self.dataset))
+
 
 def settle(problems: Sequence[Problem], dataset: str, skip_bad: bool, n_usable: int,
            root: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +68,22 @@ def read_checkpoint(path: str) -> Any:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise ValueError(f"model.weights: {path!r} is not a torch checkpoint readable with "
-                         f"weights_only=True ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0][:200]})") from None
+                         f"weights_only=True ({load_refusal(err)})") from None
+
+
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def load_refusal(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line: the code global a
+    crafted file names, or the error's first line. torch's own message goes on to suggest
+    ``weights_only=False``, which would run that code; it is never repeated."""
+    text = str(err)
+    found = _GLOBAL.search(text)
+    if found:
+        return (f"{type(err).__name__}: it names {found[1]}, which is not a tensor or plain "
+                "data; refused, never called")
+    return f"{type(err).__name__}: {(text.splitlines() or [''])[0][:200]}"
 
 
 def _tensors(obj: Any) -> dict[str, torch.Tensor]:

@@ -1,0 +1,149 @@
+"""Ray Tune for a study: its environment, and the bounded experiments a launch runs its trials in
+(one per batch of planned trials; see study/plan.py for why and how)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow.fs as pafs
+from ray import tune
+
+from rotsweep.storage import resolve
+from study.book import TERMINAL, TrialBook, TrialRecord
+from study.config import StudyConfig
+from study.meta import inside, layout
+from study.plan import BATCH_SIZE, PlanGenerator, Planned, PlanSearch, batches, study_search
+from study.progress import LaunchClock, ProgressCallback
+from study.search import build_scheduler
+from study.tracking import MlflowCallback
+from trainables.config import to_dict
+from trainables.tune import rotsweep_trainable
+
+Trainable = Callable[[dict[str, Any]], None]
+
+
+def build_tuner(study: StudyConfig, storage: str, uri: str, batch: list[Planned], name: str,
+                clock: LaunchClock, trainable: Trainable | None = None,
+                verbose: bool = False) -> tune.Tuner:
+    """A new Tune experiment ``name`` for the trials of ``batch`` (see study/plan.py), run by
+    ``trainable`` (default: the rotsweep trial)."""
+    paths = layout(storage)
+    resources = tune.with_resources(
+        trainable or rotsweep_trainable,
+        {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu})
+    param_space = {"base": to_dict(study.base),
+                   "runtime": {k: v for k, v in paths.items() if k != "tune_root"}}
+    searcher = PlanSearch(batch, study_search(study, TrialBook.load(storage)),
+                          study.keys.max_concurrent)
+    tune_config = tune.TuneConfig(
+        num_samples=len(batch), search_alg=PlanGenerator(searcher),
+        scheduler=build_scheduler(study),
+        # a trial's process is reused by the next one with the same resources: starting a
+        # process that imports torch costs seconds, more than a small trial (see
+        # trainables/tune.py for the per-trial state that is reset)
+        reuse_actors=True)
+    callbacks = [
+        MlflowCallback(uri, study.name, paths["runs_root"], paths["artifacts_root"]),
+        ProgressCallback(storage, study.n_trials(), study.keys.search.metrics[0], clock=clock),
+    ]
+    run_config = tune.RunConfig(
+        name=name, storage_path=paths["tune_root"],
+        failure_config=tune.FailureConfig(max_failures=study.keys.max_failures),
+        callbacks=callbacks, verbose=1 if verbose else 0)
+    return tune.Tuner(resources, param_space=param_space, tune_config=tune_config,
+                      run_config=run_config)
+
+
+@contextlib.contextmanager
+def pending_trials(study: StudyConfig, batch: list[Planned]) -> Iterator[None]:
+    """Let Tune queue a grid batch's trials ahead of free resources, as it does for its own
+    grid (it queues one trial at a time for a searcher, which is right for Optuna, whose next
+    suggestion should see as many results as possible). A user's own
+    ``TUNE_MAX_PENDING_TRIALS_PG`` wins."""
+    key = "TUNE_MAX_PENDING_TRIALS_PG"
+    if key in os.environ or study.keys.search.algorithm == "optuna":
+        yield
+        return
+    os.environ[key] = str(min(len(batch), 200))
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def run_batches(study: StudyConfig, storage: str, uri: str, todo: list[Planned], launch: int,
+                clock: LaunchClock, batch_size: int = BATCH_SIZE,
+                trainable: Trainable | None = None, verbose: bool = False) -> None:
+    """Run ``todo`` batch after batch; stop after a batch whose trials did not all end (the
+    launch was interrupted). A batch's Tune experiment is removed once all its trials ended."""
+    tune_root = layout(storage)["tune_root"]
+    for k, batch in enumerate(batches(todo, batch_size)):
+        name = f"launch-{launch:03d}-batch-{k:05d}"
+        with pending_trials(study, batch):
+            grid = build_tuner(study, storage, uri, batch, name, clock, trainable, verbose).fit()
+        book = TrialBook.load(storage)
+        ended = sum(book.trials.get(p.trial_id, TrialRecord(p.trial_id)).status in TERMINAL
+                    for p in batch)
+        # interrupted: Tune stopped before creating every trial, or some did not end (the
+        # progress callback marks those it started and did not see end)
+        if len(grid) < len(batch) or ended < len(batch):
+            return
+        remove_folder(inside(tune_root, name))
+        clock = LaunchClock(clock.started, clock.todo, clock.ended + ended)
+
+
+def remove_folder(target: str) -> None:
+    """Delete a folder of the storage and everything in it (absent: nothing to do)."""
+    fs, path = resolve(target)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        with contextlib.suppress(OSError):  # only space: a later launch never reads it
+            fs.delete_dir(path)
+
+
+def tune_env(verbose: bool) -> dict[str, str]:
+    """Environment of Ray Tune's driver for a study (set here and, under Ray Client, on the
+    head node where the driver runs)."""
+    env = {
+        # per-epoch checkpoints of small trials are cheap; Tune's warning about them is noise
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+        # a trial reports per-epoch results and one final result with other keys; Tune's check
+        # that every result carries every metric would reject that, so the study's metrics are
+        # checked against what trials report when the study file is validated instead
+        "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+        # the trial book and the tables hold every result: Tune's per-trial result.json,
+        # progress.csv and TensorBoard files would only add files to the storage
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    }
+    if not verbose:
+        # the new output engine prints an experiment header even at verbose=0, and a failed
+        # trial gets one progress line and a row in `trials`, not Tune's tracebacks
+        env.update(RAY_AIR_NEW_OUTPUT="0", TUNE_PRINT_ALL_TRIAL_ERRORS="0")
+    return env
+
+
+def quiet_tune(verbose: bool) -> dict[str, str]:
+    """Apply :func:`tune_env` here (the user's own settings win) and mute Tune's log lines that
+    the progress summary replaces; returns the environment."""
+    env = tune_env(verbose)
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    if not verbose:
+        # on resume, Tune warns about trials that never reported (they simply had not started)
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+        if _DROP_INCOMPLETE not in logging.getLogger("ray.tune.tune").filters:
+            logging.getLogger("ray.tune.tune").addFilter(_DROP_INCOMPLETE)
+    return {key: os.environ[key] for key in env}
+
+
+class _DropIncomplete(logging.Filter):
+    """Drops Tune's closing "Trials did not complete: [...]" (the summary lists failures)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
+
+
+_DROP_INCOMPLETE = _DropIncomplete()
