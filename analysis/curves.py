@@ -22,19 +22,26 @@ METRICS = ("dice", "soft_dice", "auc", "mass_in_mask", "iou", "q_bbox")
 BASELINE_INIT = "random_baseline"
 # What a trial was, apart from its seed and id; a random-init baseline shares its trial's id
 # and differs by ``init`` (seed 002's baseline rows).
-CONDITION_KEYS = ("dataset", "backbone", "pretext", "train_angles", "init", "method", "target",
-                  "threshold_rule")
+CONDITION_KEYS = ("dataset", "backbone", "pretext", "pretraining", "train_angles", "init",
+                  "method", "target", "threshold_rule")
 DESCRIPTORS = (*CONDITION_KEYS, "seed")
+
+
+def degrees(angle: float) -> str:
+    """An angle as a researcher writes it: ``90.0`` → ``"90"``, ``22.5`` → ``"22.5"``; float32
+    values are read to 0.001° (the configs' precision is 0.1°)."""
+    value = round(float(angle), 3)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
 
 
 def angle_label(angles: object) -> str:
     """``[0, 90]`` → ``"0/90"`` (train angles as one label; a label stays as it is, a missing
-    value becomes ``""``)."""
+    value becomes ``""``; fractional degrees are kept: ``[22.5]`` → ``"22.5"``)."""
     if isinstance(angles, str):
         return angles
     if angles is None or (isinstance(angles, float) and np.isnan(angles)):
         return ""
-    return "/".join(str(int(a)) for a in list(angles))  # type: ignore[call-overload]
+    return "/".join(degrees(a) for a in list(angles))  # type: ignore[call-overload]
 
 
 def _codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -166,6 +173,20 @@ def observation_cube(frame: pd.DataFrame, metrics: Sequence[str], replicate: str
     return cube_of(row_codes(frame, metrics, replicate), np.arange(len(frame)))
 
 
+def _observed_ci(values: np.ndarray, level: float, resampler: Resampler
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Mean and CI of the (angle, metric) columns with at least one value; NaN for the others
+    # (q_bbox of a dataset without boxes, AUC where a mask fills the field of view), which
+    # have no mean to estimate.
+    observed = ~np.isnan(values).all(axis=(0, 1))
+    out = [np.full(values.shape[-1], np.nan) for _ in range(3)]
+    if observed.any():
+        for target, part in zip(out, mean_ci(values[:, :, observed], level=level,
+                                             resampler=resampler), strict=True):
+            target[observed] = part
+    return out[0], out[1], out[2]
+
+
 def curve_table(saliency: pd.DataFrame, metrics: Sequence[str] | None = None, *,
                 by: str = "trial", condition_of: Mapping[str, str] | None = None,
                 n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
@@ -194,7 +215,7 @@ def curve_table(saliency: pd.DataFrame, metrics: Sequence[str] | None = None, *,
     for k, idx in enumerate(groups):
         values, angles = cube_of(codes, idx)
         s, n, a, m = values.shape
-        mean, low, high = mean_ci(values.reshape(s, n, a * m), level=level, resampler=resampler)
+        mean, low, high = _observed_ci(values.reshape(s, n, a * m), level, resampler)
         parts.append(pd.DataFrame({
             "curve": k, "metric": np.tile(np.asarray(metrics, dtype=object), a),
             "eval_angle": np.repeat(angles, m), "mean": mean, "ci_low": low, "ci_high": high,

@@ -1,90 +1,48 @@
 """``rotsweep report DIR``: every table, test and figure of a study folder, in one report.
 
-pandas in; CSV, PNG/SVG, ``report.md`` and a self-contained ``report.html`` out, under
-``DIR/report/``. Works with whichever tables are present: each section says what it needs.
-The computing is in the modules named for it (curves, peaks, hypotheses, effects, seed_tables,
+pandas in; CSV, PNG/SVG, ``report.md`` and ``report.html`` out, under ``DIR/report/`` (a
+filtered report under a folder of its own: ``--out``, or ``DIR/report-<filter>/``). Works with
+whichever tables are present: each section says what it needs. The report is written to a
+temporary folder beside its target and swapped in at the end, so a failed report leaves the
+previous one as it was and a new one never keeps stale figures of an earlier one. The
+computing is in the modules named for it (curves, peaks, hypotheses, effects, seed_tables,
 figures); this module decides what to compute and writes the files.
 """
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis import figures
 from analysis.curves import angle_label, curve_table
+from analysis.degenerate import mask_degenerate
 from analysis.effects import baseline_effects
+from analysis.folder import (
+    ReportError,
+    StudyFolder,
+    check_filters,
+    copy_examples,
+    locate,
+    report_folder,
+    staged,
+)
 from analysis.hypotheses import hog_dice_table, orientation_table, train_angle_table
+from analysis.labels import config_differences
 from analysis.orientation import orientation_summary
 from analysis.peaks import peak_table, peaks_csv_rows
-from analysis.results import Results, condition_digests, load_results, study_info
+from analysis.per_angle import per_angle_figure, per_angle_table
+from analysis.results import Results, condition_digests, load_results
+from analysis.sections import build_document
+from analysis.seed004 import seed004_table
 from analysis.seed_tables import q_table, rotation_accuracy_table, rotation_set_table, table_one
 
-__all__ = ["Analysis", "analyse", "angle_label", "make_report", "per_angle_figure",
-           "per_angle_table"]
-
-
-def per_angle_table(saliency: pd.DataFrame, hog: pd.DataFrame | None) -> pd.DataFrame:
-    """Mean Dice (and soft Dice, AUC) per (dataset, trial, eval angle), with the dataset's HoG-SVM
-    accuracy at that angle alongside.
-
-    Returns:
-        Columns ``dataset, trial_id, train_angles, eval_angle, dice, soft_dice, auc,
-        n_images, hog_svm_accuracy``.
-    """
-    labels = saliency["train_angles"]
-    if not pd.api.types.is_string_dtype(labels):
-        labels = labels.map(angle_label)
-    frame = saliency.assign(train_angles=labels)
-    keys = ["dataset", "trial_id", "train_angles", "eval_angle"]
-    table = (frame.groupby(keys, observed=True)
-             .agg(dice=("dice", "mean"), soft_dice=("soft_dice", "mean"), auc=("auc", "mean"),
-                  n_images=("image_id", "nunique"))
-             .reset_index())
-    if hog is not None and len(hog):
-        acc = (hog.groupby(["dataset", "angle"], observed=True)["accuracy"].mean()
-               .rename("hog_svm_accuracy").reset_index()
-               .rename(columns={"angle": "eval_angle"}))
-        table["dataset"] = table["dataset"].astype(str)
-        acc["dataset"] = acc["dataset"].astype(str)
-        table = table.merge(acc, on=["dataset", "eval_angle"], how="left")
-    return table.sort_values(keys).reset_index(drop=True)
-
-
-def per_angle_figure(table: pd.DataFrame, hog: pd.DataFrame | None, path: Path) -> None:
-    """Dice vs. eval angle (one line per train angle set) and, below, HoG-SVM accuracy."""
-    datasets = sorted(table["dataset"].astype(str).unique())
-    fig, axes = plt.subplots(2, len(datasets), figsize=(6 * len(datasets), 6.5), squeeze=False,
-                             sharex=True)
-    for c, ds in enumerate(datasets):
-        sub = table[table["dataset"].astype(str) == ds]
-        ax = axes[0, c]
-        curves = sub.groupby(["train_angles", "eval_angle"])["dice"].mean().reset_index()
-        for label, curve in curves.groupby("train_angles"):
-            ax.plot(curve["eval_angle"], curve["dice"], marker=".", label=f"θ = {label}°")
-        ax.set_title(f"{ds}: saliency vs. rotated mask")
-        ax.set_ylabel("mean Dice")
-        ax.legend(fontsize=8, title="train angle")
-        ax.grid(alpha=0.3)
-        ax2 = axes[1, c]
-        if hog is not None and len(hog):
-            h = hog[hog["dataset"].astype(str) == ds].groupby("angle")["accuracy"].mean()
-            ax2.plot(h.index, h.values, color="black", marker=".")
-            ax2.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-        ax2.set_ylabel("HoG-SVM accuracy (rotated vs. not)")
-        ax2.set_xlabel("evaluation angle (degrees)")
-        ax2.set_xticks(range(0, 361, 45))
-        ax2.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+__all__ = ["Analysis", "ReportError", "analyse", "angle_label", "make_report",
+           "per_angle_figure", "per_angle_table", "report_folder"]
 
 
 @dataclass
@@ -94,17 +52,22 @@ class Analysis:
     Attributes:
         results: the tables read.
         n_boot, n_perm: bootstrap replicates and permutations used.
+        differences: ``trial_id → config differences`` (:func:`config_differences`).
         curves: per-trial curves with CIs over images (:func:`analysis.curves.curve_table`).
         condition_curves: per-condition curves, seeds pooled (CI over seeds and images).
         periodicity: per-trial extrema, fold strengths and periodicity tests, HoG rows included.
         condition_periodicity: the same per condition (only when some condition has seeds).
         table_i, hypothesis_a, hypothesis_b, orientation, train_angle, hypothesis_c,
-        rotation_accuracy, q, rotation_sets: see the modules that compute them.
+        rotation_accuracy, q, rotation_sets, seed004: see the modules that compute them.
+        n_degenerate: saliency rows whose metrics were blanked as degenerate by construction
+            (:mod:`analysis.degenerate`).
+        verdicts: :func:`analysis.verdicts.study_verdicts` (None without periodicity rows).
     """
 
     results: Results
     n_boot: int = 1000
     n_perm: int = 999
+    differences: dict[str, str] = field(default_factory=dict)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     condition_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     periodicity: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -118,6 +81,14 @@ class Analysis:
     rotation_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     q: pd.DataFrame = field(default_factory=pd.DataFrame)
     rotation_sets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    seed004: pd.DataFrame = field(default_factory=pd.DataFrame)
+    n_degenerate: int = 0
+    verdicts: Any = None
+
+    @property
+    def pooled(self) -> bool:
+        """Whether conditions have several seeds (tests and verdicts are then per condition)."""
+        return len(self.condition_periodicity) > 0
 
 
 def analyse(results: Results, n_boot: int = 1000, n_perm: int = 999, seed: int = 0
@@ -130,10 +101,13 @@ def analyse(results: Results, n_boot: int = 1000, n_perm: int = 999, seed: int =
         n_perm: permutations per periodicity test.
         seed: the generators' seed (the report is reproducible).
     """
-    r, out = results, Analysis(results=results, n_boot=n_boot, n_perm=n_perm)
+    r = results
+    out = Analysis(results=r, n_boot=n_boot, n_perm=n_perm,
+                   differences=config_differences(r.trials))
     sal, hog, ori = r.saliency, r.hog_svm, r.orientation
+    digests = condition_digests(r.trials)
     if sal is not None:
-        digests = condition_digests(r.trials)
+        sal, out.n_degenerate = mask_degenerate(sal)
         out.curves = curve_table(sal, n_boot=n_boot, seed=seed)
         out.condition_curves = curve_table(sal, by="condition", condition_of=digests,
                                            n_boot=n_boot, seed=seed)
@@ -144,7 +118,7 @@ def analyse(results: Results, n_boot: int = 1000, n_perm: int = 999, seed: int =
                                                    n_perm=n_perm, seed=seed)
     if sal is not None or hog is not None:
         out.periodicity = peak_table(sal, hog, n_perm=n_perm, seed=seed)
-        out.table_i = table_one(out.condition_curves, hog)
+        out.table_i = table_one(out.condition_curves, hog, differences=out.differences)
     if sal is not None and hog is not None:
         out.hypothesis_a = hog_dice_table(out.curves, hog)
     if ori is not None:
@@ -156,7 +130,27 @@ def analyse(results: Results, n_boot: int = 1000, n_perm: int = 999, seed: int =
         out.rotation_accuracy = rotation_accuracy_table(r.pretext)
     if r.probe is not None:
         out.rotation_sets = rotation_set_table(r.probe, trials=r.trials)
+        out.seed004 = seed004_table(r.probe, r.trials)
+    out.verdicts = _verdicts(out, sal, digests, n_perm, seed)
     return out
+
+
+def _verdicts(a: Analysis, saliency: pd.DataFrame | None, digests: dict[str, str] | None,
+              n_perm: int, seed: int) -> Any:
+    # the findings (analysis/verdicts.py), judged at the level the tests were run: per
+    # condition when conditions have seeds, else per trial
+    try:
+        from analysis.verdicts import study_verdicts
+    except ImportError:
+        return None
+    periodicity = a.condition_periodicity if a.pooled else a.periodicity
+    if not len(periodicity):
+        return None
+    r = a.results
+    return study_verdicts(saliency, periodicity, a.condition_curves if a.pooled else a.curves,
+                          trials=r.trials, hog=r.hog_svm,
+                          condition_of=digests if a.pooled else None, n_perm=n_perm,
+                          seed=seed, n_degenerate=a.n_degenerate)
 
 
 CSV_FILES = {  # attribute of Analysis -> file name, index kept for the wide tables
@@ -170,12 +164,20 @@ CSV_FILES = {  # attribute of Analysis -> file name, index kept for the wide tab
     "hypothesis_c": ("hypothesis_c_trained_vs_random.csv", False),
     "rotation_accuracy": ("seed002_rotation_accuracy.csv", True),
     "q": ("seed002_q.csv", True), "rotation_sets": ("seed003_rotation_sets.csv", True),
+    "seed004": ("seed004_tasks.csv", True),
 }
 
 
 def write_tables(a: Analysis, out: Path) -> list[Path]:
-    """The CSV of every non-empty derived table, and ``peaks.csv``."""
+    """The CSV of every non-empty derived table, ``peaks.csv`` and, with verdicts,
+    ``verdicts.csv`` and ``verdict_controls.csv``."""
     written = []
+    if a.verdicts is not None:
+        for name, frame in (("verdicts.csv", a.verdicts.table),
+                            ("verdict_controls.csv", a.verdicts.controls)):
+            if len(frame):
+                frame.to_csv(out / name, index=False)
+                written.append(out / name)
     for attr, (name, index) in CSV_FILES.items():
         frame = getattr(a, attr)
         if len(frame):
@@ -190,68 +192,92 @@ def write_figures(a: Analysis, out: Path) -> dict[str, list[Path]]:
     """Every figure the tables allow, by name (PNG first, then SVG)."""
     r = a.results
     made: dict[str, list[Path]] = {}
-    metrics = list(dict.fromkeys(a.condition_curves["metric"])) if len(a.condition_curves) \
-        else []
-    for metric in metrics:
-        made[f"{metric}_vs_angle"] = figures.curve_figure(
-            a.condition_curves, metric, out / f"{metric}_vs_angle")
+    curves = a.condition_curves
+    metrics = list(dict.fromkeys(curves["metric"])) if len(curves) else []
+    planned = {f"{m}_vs_angle": lambda m=m: figures.curve_figure(
+        curves, m, differences=a.differences) for m in metrics}
     if "dice" in metrics:
-        made["dice_polar"] = figures.curve_figure(a.condition_curves, "dice",
-                                                  out / "dice_polar", polar=True)
+        planned["dice_polar"] = lambda: figures.curve_figure(curves, "dice", polar=True,
+                                                             differences=a.differences)
     if r.hog_svm is not None:
-        made["hog_svm_vs_angle"] = figures.hog_figure(r.hog_svm, out / "hog_svm_vs_angle")
+        planned["hog_svm_vs_angle"] = lambda: figures.hog_figure(r.hog_svm)
     if r.orientation is not None:
-        made["orientation"] = figures.orientation_figure(
-            r.orientation, r.hog_svm, a.curves if len(a.curves) else None, out / "orientation")
+        planned["orientation"] = lambda: figures.orientation_figure(
+            r.orientation, r.hog_svm, a.curves if len(a.curves) else None)
+    if "dice" in metrics:
+        planned["dice_controls"] = lambda: _control_figure(a, "dice")
+    for name, draw in planned.items():
+        fig = draw()
+        if fig is not None:
+            made[name] = figures.save(fig, out / name)
     return made
 
 
-MAX_EXAMPLE_TRIALS = 12  # the HTML embeds every example; hundreds would make it huge
+def _control_figure(a: Analysis, metric: str) -> Any:
+    # the verdicts' figure: each curve beside its random-init baseline and the negative
+    # controls (analysis/controls.py); only where there is a baseline or a control to show
+    try:
+        from analysis.controls import control_figure, control_kinds
+    except ImportError:
+        return None
+    curves = a.condition_curves
+    kinds = control_kinds(set(curves["dataset"].astype(str)), a.results.trials)
+    if not kinds and not figures.has_baseline(curves, metric):
+        return None
+    return control_figure(curves, metric, kinds)
 
 
-def copy_examples(folder: Path, trial_ids: list[str], out: Path) -> list[Path]:
-    """Copy the saliency example grids (``artifacts/<trial>/saliency_examples*.png``) of the
-    first :data:`MAX_EXAMPLE_TRIALS` trials into ``out/examples/``."""
-    copied = []
-    for trial_id in trial_ids[:MAX_EXAMPLE_TRIALS]:
-        for src in sorted((folder / "artifacts" / trial_id).glob("saliency_examples*.png")):
-            dst = out / "examples" / f"{trial_id}_{src.name}"
-            dst.parent.mkdir(exist_ok=True)
-            shutil.copyfile(src, dst)
-            copied.append(dst)
-    return copied
-
-
-def make_report(folder: str | Path, *, study: str | None = None,
-                datasets: list[str] | None = None, trial_ids: list[str] | None = None,
-                n_boot: int = 1000, n_perm: int = 999, seed: int = 0) -> list[Path]:
-    """Write ``<folder>/report/``: CSV tables, figures, ``report.md`` and ``report.html``.
+def make_report(folder: str | Path, *, out: str | Path | None = None,
+                study: str | None = None, datasets: Sequence[str] | None = None,
+                trial_ids: Sequence[str] | None = None, n_boot: int = 1000, n_perm: int = 999,
+                seed: int = 0) -> list[Path]:
+    """Write a study's report: CSV tables, figures, ``report.md`` and ``report.html``.
 
     Always (with a ``saliency`` table): ``per_angle.csv``, ``per_angle.md``, ``per_angle.png``
     and ``peaks.csv``; the rest as the tables present allow.
 
     Args:
         folder: the study folder (``rotsweep run --out``) or a results root.
-        study, datasets, trial_ids: read only these (filters pushed down to the files).
+        out: the report's folder (default: :func:`report_folder`); replaced as a whole.
+        study, datasets, trial_ids: read only these (filters pushed down to the files); each
+            must name something the folder holds.
         n_boot, n_perm, seed: see :func:`analyse`.
 
     Returns:
-        The files written.
+        The files written (under the final folder).
 
     Raises:
-        FileNotFoundError: the folder has neither a ``saliency`` nor a ``hog_svm`` table.
+        ReportError: no study in ``folder``, an unknown study/dataset/trial, nothing left
+            after filtering, or an ``out`` that is not a report folder.
         rotsweep.tables.SchemaError: a table file is foreign, broken or of another version.
     """
-    from analysis.sections import build_document
-
-    folder = Path(folder)
-    results = load_results(folder, study=study, datasets=datasets, trial_ids=trial_ids)
+    located = locate(folder)
+    check_filters(located, study, datasets, trial_ids)
+    results = load_results(located.results, study=study, datasets=datasets,
+                           trial_ids=trial_ids)
     if results.saliency is None and results.hog_svm is None:
-        raise FileNotFoundError(
-            f"no saliency or hog_svm table under {results.root} (tables found: "
-            f"{results.present() or 'none'}); is {folder} a study folder from `rotsweep run`?")
-    out = folder / "report"
-    out.mkdir(parents=True, exist_ok=True)
+        raise ReportError(
+            f"{located.folder}: no saliency or hog_svm rows to report (tables found: "
+            f"{', '.join(results.present()) or 'none'}); a report needs at least one")
+    target = Path(out) if out is not None else report_folder(located, study, datasets,
+                                                              trial_ids)
+    with staged(target, Path(located.folder), chosen=out is not None) as tmp:
+        info = {**located.info, "restricted": _restriction(study, datasets, trial_ids)}
+        written = _write(located, results, tmp, info, n_boot, n_perm, seed)
+    return [target / p.relative_to(tmp) for p in written]
+
+
+def _restriction(study: str | None, datasets: Sequence[str] | None,
+                 trial_ids: Sequence[str] | None) -> str:
+    # "datasets `brats`; trials `a1`, `a2`" for a filtered report's first lines
+    parts = (("study", [study] if study else []), ("datasets", list(datasets or [])),
+             ("trials", list(trial_ids or [])))
+    return "; ".join(f"{kind} " + ", ".join(f"`{v}`" for v in values)
+                     for kind, values in parts if values)
+
+
+def _write(located: StudyFolder, results: Results, out: Path, info: dict[str, Any],
+           n_boot: int, n_perm: int, seed: int) -> list[Path]:
     written: list[Path] = []
     if results.saliency is not None:
         table = per_angle_table(results.saliency, results.hog_svm)
@@ -259,16 +285,16 @@ def make_report(folder: str | Path, *, study: str | None = None,
         table.to_csv(csv, index=False)
         md.write_text("# Mean saliency metrics per evaluation angle\n\n"
                       + table.to_markdown(index=False, floatfmt=".4f") + "\n")
-        per_angle_figure(table, results.hog_svm, png)
+        per_angle_figure(table, results.hog_svm).savefig(png, dpi=figures.PNG_DPI)
         written += [csv, md, png]
     a = analyse(results, n_boot=n_boot, n_perm=n_perm, seed=seed)
     written += write_tables(a, out)
     made = write_figures(a, out)
     written += [p for paths in made.values() for p in paths]
     trials = sorted(a.curves["trial_id"].astype(str).unique()) if len(a.curves) else []
-    examples = copy_examples(folder, trials, out)
+    examples = copy_examples(located.artifacts, trials, out)
     written += examples
-    doc = build_document(a, made, examples, study_info(folder), folder, out)
+    doc = build_document(a, made, examples, info, Path(located.folder), out)
     (out / "report.md").write_text(doc.to_markdown())
     (out / "report.html").write_text(doc.to_html(out))
     return [*written, out / "report.md", out / "report.html"]

@@ -12,60 +12,54 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from analysis.curves import BASELINE_INIT, angle_label
+from analysis.labels import LABEL_KEYS, curve_labels
 
-LABEL_KEYS = ("backbone", "pretext", "init", "method", "target", "threshold_rule")
+__all__ = ["LABEL_KEYS", "architecture_labels", "curve_labels", "q_table",
+           "rotation_accuracy_table", "rotation_set_table", "table_one"]
 
-
-def curve_labels(meta: pd.DataFrame) -> pd.Series:
-    """A short label per curve: ``θ = <train angles>`` plus whichever descriptors vary.
-
-    Args:
-        meta: one row per curve with ``train_angles`` labels and descriptor columns.
-    """
-    varying = [k for k in LABEL_KEYS if k in meta and meta[k].astype(str).nunique() > 1]
-    def one(row: pd.Series) -> str:
-        parts = [f"θ = {row['train_angles']}°"] if "train_angles" in row else []
-        return ", ".join(parts + [str(row[k]) for k in varying])
-    return meta.apply(one, axis=1) if len(meta) else pd.Series(dtype=object)
-
-
-def table_one(curves: pd.DataFrame, hog: pd.DataFrame | None, metric: str = "dice"
-              ) -> pd.DataFrame:
+def table_one(curves: pd.DataFrame, hog: pd.DataFrame | None, metric: str = "dice",
+              differences: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Seed 000's Table I: one row per evaluation angle.
 
     Args:
         curves: :func:`analysis.curves.curve_table` output (``by="condition"``: seeds pooled).
         hog: the ``hog_svm`` table, or None.
         metric: the saliency metric of the left half (seed 000: Dice).
+        differences: :func:`analysis.labels.config_differences`, to tell apart curves that
+            share train angles and descriptors (seed 003's NIN depths); without it such curves
+            are told apart by their trial ids.
 
     Returns:
-        Index ``angle``; columns ``"<dataset>: <metric> θ = …"`` for each curve of a trained
-        network (the random-init baseline is left out) and ``"<dataset>: HoG-SVM accuracy"``.
+        Index ``angle`` (degrees, float); columns ``"<dataset>: <metric> θ = …"`` for each curve
+        of a trained network (the random-init baseline is left out) and ``"<dataset>: HoG-SVM
+        accuracy"``.
     """
     cols: dict[str, pd.Series] = {}
     if curves is not None and len(curves):
         sub = curves[(curves["metric"] == metric)
                      & (curves["init"].astype(str) != BASELINE_INIT)].copy()
         for dataset, d in sub.groupby("dataset", sort=True, observed=True):
-            keys = [k for k in ("train_angles", *LABEL_KEYS) if k in d]
+            keys = [k for k in ("train_angles", *LABEL_KEYS, "trial_id") if k in d]
             meta = d.drop_duplicates(keys)[keys].reset_index(drop=True)
-            meta["label"] = curve_labels(meta)
+            meta["label"] = curve_labels(meta, differences)
             d = d.merge(meta, on=keys)
             for label, g in sorted(d.groupby("label"), key=lambda kv: _natural(kv[0])):
-                cols[f"{dataset}: {metric} {label}"] = g.set_index("eval_angle")["mean"]
+                cols[f"{dataset}: {metric} {label}"] = (
+                    g.groupby("eval_angle")["mean"].mean())
     if hog is not None and len(hog):
         for dataset, g in hog.groupby("dataset", sort=True, observed=True):
             cols[f"{dataset}: HoG-SVM accuracy"] = g.groupby("angle")["accuracy"].mean()
     if not cols:
         return pd.DataFrame()
-    table = pd.concat(cols, axis=1).sort_index()
-    table.index = table.index.astype(int).rename("angle")
-    return table
+    parts = {k: v.set_axis(v.index.astype(float)) for k, v in cols.items()}
+    table = pd.concat(parts, axis=1).sort_index()
+    return table.rename_axis("angle")
 
 
 def rotation_accuracy_table(pretext: pd.DataFrame) -> pd.DataFrame:

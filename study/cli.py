@@ -1,8 +1,10 @@
-"""``rotsweep``: the command line. ``run | validate | report | status | list | data check``.
+"""``rotsweep``: the command line. ``run | validate | report | status | compact | ui | list
+| data check``.
 
 Every command that takes a study file takes ``--set key=value`` (any dotted key, YAML values)
 and ``--smoke`` (shrink the study to minutes on a laptop CPU). Configuration problems exit with
-status 2 and one line per problem, before Ray starts.
+status 2 and one line per problem, before Ray starts; so do a report of a folder that holds no
+study or a filter that names nothing in it. A damaged table file exits 1, naming the file.
 """
 
 from __future__ import annotations
@@ -12,12 +14,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainables.config import ConfigError
-from trainables.data.problems import DataError
-
 EXIT_CONFIG = 2
+EXIT_DAMAGED = 1
 
 REGISTRIES = ("backbones", "pretexts", "datasets", "saliency", "probes")
+LISTS = ("studies", *REGISTRIES)
+STUDIES = Path(__file__).resolve().parents[1] / "conf" / "studies"  # the shipped study files
+
+DESCRIPTION = "Sweeps over the rotation used in self-supervised pre-training (Ray Tune, MLflow, " \
+              "Parquet)."
+EPILOG = """examples:
+  rotsweep list studies                              the shipped study files
+  rotsweep validate conf/studies/smoke.yaml          check a study and its data
+  rotsweep run conf/studies/smoke.yaml --out runs/smoke
+  rotsweep status runs/smoke
+  rotsweep report runs/smoke                         runs/smoke/report/report.html
+  rotsweep report runs/smoke --dataset synthetic     runs/smoke/report-dataset=synthetic/
+  rotsweep compact runs/smoke                        merge the per-trial table parts
+  rotsweep ui runs/smoke                             MLflow's UI on the study's own store
+
+`rotsweep COMMAND --help` gives each command's options."""
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
@@ -29,8 +45,12 @@ def _study_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rotsweep", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from rotsweep import __version__
+
+    parser = argparse.ArgumentParser(prog="rotsweep", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"rotsweep {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a study on Ray Tune")
     _study_args(run)
@@ -45,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="also show Ray Tune's trial table")
     run.add_argument("--num-cpus", type=int, default=None,
                      help="CPUs of the local Ray instance (default: all; ignored with --address)")
+    run.add_argument("--batch-size", type=int, default=256,
+                     help="trials per Tune experiment (default 256; ASHA compares trials within "
+                          "one)")
+    run.add_argument("--allow-no-auth", action="store_true",
+                     help="start a local Ray instance even with RAY_AUTH_MODE=disabled")
 
     val = sub.add_parser("validate", help="check a study file and its datasets; print its "
                                           "trials and axes")
@@ -52,19 +77,45 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--no-data", action="store_true",
                      help="check the file only, without reading the datasets")
 
-    rep = sub.add_parser("report", help="tables and figures from a study folder's results")
+    rep = sub.add_parser("report", help="tables and figures from a study folder's results",
+                         description="Write DIR/report/ (report.html, report.md, CSV tables, "
+                                     "PNG/SVG figures). A filtered report goes to a folder of "
+                                     "its own: --out, or DIR/report-<filter>/.")
     rep.add_argument("dir", type=Path, help="the study folder given to run --out")
+    rep.add_argument("--out", type=Path, default=None,
+                     help="the report's folder (default: DIR/report, or DIR/report-<filter> "
+                          "with --study/--dataset/--trial); replaced as a whole")
     rep.add_argument("--study", default=None, help="only this study's rows")
     rep.add_argument("--dataset", action="append", default=None,
                      help="only this dataset (repeatable)")
     rep.add_argument("--trial", action="append", default=None,
                      help="only this trial id (repeatable)")
+    rep.add_argument("--n-boot", type=int, default=1000,
+                     help="bootstrap replicates per confidence interval (default 1000)")
+    rep.add_argument("--n-perm", type=int, default=999,
+                     help="permutations per periodicity test (default 999)")
 
-    st = sub.add_parser("status", help="trials done / running / failed of a study folder")
+    st = sub.add_parser("status", help="trials done / running / failed of a study folder",
+                        description="Exit code: 0 finished, 1 a damaged file, 2 not a study "
+                                    "folder, 3 running, 4 interrupted (continue with run "
+                                    "--resume), 5 some trials failed.")
     st.add_argument("dir", type=Path)
 
-    ls = sub.add_parser("list", help="registered names, one per line")
-    ls.add_argument("what", choices=REGISTRIES)
+    cp = sub.add_parser("compact", help="merge a study's per-trial table parts into few files",
+                        description="Exit code: 0 done, 1 a damaged file (named; its table is "
+                                    "left as is), 2 not a study folder or in use by a launch.")
+    cp.add_argument("dir", type=Path, help="the study folder given to run --out")
+
+    ui = sub.add_parser("ui", help="MLflow's UI on a study folder's store (also a copied one)",
+                        description="Re-point the study's MLflow store to the folder's present "
+                                    "place, print the address of its runs, then run `mlflow "
+                                    "ui` on it (Ctrl-C stops it). Exit 2: no MLflow store in "
+                                    "the folder.")
+    ui.add_argument("dir", type=Path, help="the study folder given to run --out")
+    ui.add_argument("--port", type=int, default=5000, help="the UI's port (default 5000)")
+
+    ls = sub.add_parser("list", help="the shipped studies, or registered names, one per line")
+    ls.add_argument("what", choices=LISTS)
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -80,15 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # these read files only: they start without torch
+    files_only = {"report": cmd_report, "status": cmd_status, "compact": cmd_compact,
+                  "ui": cmd_ui}
+    if args.command in files_only:
+        return files_only[args.command](args)
+    if args.command == "list" and args.what == "studies":
+        return cmd_list(args)
+    from trainables.config import ConfigError
+    from trainables.data.problems import DataError
+
     try:
         if args.command == "validate":
             return cmd_validate(args)
         if args.command == "run":
             return cmd_run(args)
-        if args.command == "report":
-            return cmd_report(args)
-        if args.command == "status":
-            return cmd_status(args)
         if args.command == "list":
             return cmd_list(args)
         return cmd_data_check(args)
@@ -100,23 +157,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from study.config import load_study
+    from trainables.config import ConfigError
 
     study = load_study(args.file, args.sets, smoke=args.smoke)
     print(f"{study.source}: study {study.name!r}: {study.n_trials()} trials")
+    for note in study.notes:
+        print(f"note: {study.source}: {note}")
     for key, values in study.keys.axes.items():
         print(f"  axis {key}: {len(values)} values: {values}")
     for key, p in study.params.items():
         print(f"  searched {key}: {p.kind} {list(p.values) or [p.low, p.high]}")
     if study.keys.search.num_samples > 1:
         print(f"  num_samples: {study.keys.search.num_samples}")
-    if not args.no_data:
-        from study.datasets import check_study_data
+    from study.datasets import check_study_data, check_study_weights
 
+    problems = list(check_study_weights(study))  # every weights file a trial will load
+    if not args.no_data:
         checked = check_study_data(study)
         for report in checked.reports:
             print("  data " + "\n    ".join(report.lines()))
-        if checked.problems:
-            raise ConfigError([f"{study.source}: {p}" for p in checked.problems])
+        problems += checked.problems
+    if problems:
+        raise ConfigError([f"{study.source}: {p}" for p in problems])
     print(f"{study.source}: study {study.name!r} is valid: {study.n_trials()} trials")
     return 0
 
@@ -126,13 +188,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study.runner import RunOptions, print_result, run_study
 
     study = load_study(args.file, args.sets, smoke=args.smoke)
+    for note in study.notes:
+        print(f"note: {study.source}: {note}", flush=True)
+    from study.datasets import check_study_weights
+    from trainables.config import ConfigError
+
+    weights = check_study_weights(study)  # before Ray starts: no trial fails on a bad file
+    if weights:
+        raise ConfigError([f"{study.source}: {p}" for p in weights])
     out = args.out or Path("runs") / study.name
-    print(f"study {study.name!r}: {study.n_trials()} trials -> {out}", flush=True)
     from study.cluster import StudyError
 
     opts = RunOptions(out=str(out), storage=args.storage, address=args.address,
                       tracking_uri=args.tracking_uri, resume=args.resume, verbose=args.verbose,
-                      num_cpus=args.num_cpus)
+                      num_cpus=args.num_cpus, batch_size=args.batch_size,
+                      allow_no_auth=args.allow_no_auth)
     try:
         result = run_study(study, opts)
     except StudyError as err:
@@ -145,23 +215,95 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import make_report
+    """Write the report; one line for a folder without a study, an unknown filter value (exit
+    2) or a damaged table file (exit 1)."""
+    from analysis.report import ReportError, make_report
+    from rotsweep.tables import SchemaError
 
-    written = make_report(args.dir, study=args.study, datasets=args.dataset,
-                          trial_ids=args.trial)
-    for path in written:
-        print(path)
+    try:
+        written = make_report(args.dir, out=args.out, study=args.study, datasets=args.dataset,
+                              trial_ids=args.trial, n_boot=args.n_boot, n_perm=args.n_perm)
+    except ReportError as err:
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)
+        return EXIT_CONFIG
+    except SchemaError as err:
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)  # names the file
+        return EXIT_DAMAGED
+    folder = written[-1].parent
+    figures = sum(p.suffix == ".png" for p in written)
+    tables = sum(p.suffix == ".csv" for p in written)
+    print(f"report: {folder / 'report.html'}")
+    print(f"  {len(written)} files in {folder}: {tables} tables (CSV), {figures} figures "
+          "(PNG, most also SVG), report.md")
+    import warnings
+
+    from study.tracking import attach_report
+
+    with warnings.catch_warnings():  # MLflow's own deprecations are no news to the user
+        warnings.simplefilter("ignore", DeprecationWarning)
+        print(attach_report(args.dir, folder))  # never raises for MLflow's sake
     return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    """Compact the study's tables (study/compaction.py); one line, then the cache's size."""
+    from study.compaction import compact_folder
+
+    text, code = compact_folder(args.dir)
+    print(text, file=sys.stderr if code == 2 else sys.stdout)
+    return code
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Print the study's ML-view address, then become ``mlflow ui`` (study/ui.py)."""
+    import os
+
+    from study.ui import UiError, ui_plan
+
+    try:
+        plan = ui_plan(args.dir, args.port)
+    except UiError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if plan.moved:
+        print(f"MLflow store re-pointed to {args.dir} ({plan.moved} experiments)")
+    print(f"MLflow UI: {plan.url}  (Ctrl-C stops it)", flush=True)
+    os.execv(plan.argv[0], plan.argv)
+    return 0  # not reached
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from study.status import study_status
+    """Exit 0 finished, 1 damaged file, 2 not a study, 3 running, 4 interrupted, 5 failed
+    (study/status.py)."""
+    from study.status import status_report
 
-    print(study_status(args.dir))
-    return 0
+    text, code = status_report(args.dir)
+    print(text)
+    return code
+
+
+def shipped_studies(folder: Path = STUDIES) -> list[tuple[str, str, Path]]:
+    """``(name, description, path)`` of every study file in ``folder`` (conf/studies)."""
+    import yaml
+
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            raw = {}
+        raw = raw if isinstance(raw, dict) else {}
+        out.append((str(raw.get("name", path.stem)), str(raw.get("description", "")), path))
+    return out
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "studies":
+        studies = shipped_studies()
+        width = max((len(n) for n, _, _ in studies), default=0)
+        for name, description, path in studies:
+            print(f"{name:<{width}}  {description}  ({path.relative_to(STUDIES.parents[1])})")
+        return 0
     if args.what == "backbones":
         from trainables.models import BACKBONES as names
     elif args.what == "pretexts":
@@ -181,7 +323,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     """Read a dataset as a study would; exit 1 when a file is bad (0 with ``--skip-bad`` when
     some items are usable)."""
     from study.config import parse_sets
-    from trainables.config import DataConfig
+    from trainables.config import ConfigError, DataConfig
     from trainables.config.overrides import apply_overrides
     from trainables.config.parse import build
     from trainables.data import DATASETS
@@ -192,7 +334,8 @@ def cmd_data_check(args: argparse.Namespace) -> int:
                            f"{sorted(DATASETS)}"])
     # on the command line a relative --root means the current folder, as any path argument
     root = str(Path(args.root).expanduser().resolve()) if args.root else None
-    raw = apply_overrides({"name": args.name, "root": root, "skip_bad": args.skip_bad},
+    raw = apply_overrides({"name": args.name, "root": root, "skip_bad": args.skip_bad,
+                           "n_eval": None},  # checked only when --set data.n_eval asks
                           {k.removeprefix("data."): v for k, v in parse_sets(args.sets).items()})
     report = check_dataset(build(DataConfig, raw, "data"))
     for line in report.lines():

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("ROTSWEEP_SHARED_DATA", REPO.parent / "shared" / "data"))
+# the same variable the shipped studies read their data home from (conf/studies/real_samples.yaml)
+SHARED_DATA = Path(os.environ.get("ROTSWEEP_DATA", REPO.parent / "shared" / "data"))
 
 # Tests are small; one thread per process keeps them predictable on 2-core machines.
 torch.set_num_threads(1)
@@ -19,7 +20,8 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (real sample datasets); tests that use it skip when it is absent."""
+    """``$ROTSWEEP_DATA``, else ``../shared/data`` (real sample datasets); tests that use it
+    skip when it is absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real sample data not found at {SHARED_DATA}")
     return SHARED_DATA
@@ -45,7 +47,7 @@ def tiny_trial(**sections: Any) -> dict[str, Any]:
         "data": {"name": "synthetic", "image_size": 32, "n_train": 32, "n_eval": 4,
                  "params": {"kind": "rectangles", "n_images": 48}},
         "model": {"backbone": "small_cnn", "params": {"width": 8}},
-        "pretext": {"name": "moco_rotation", "angles": [90], "queue_size": 64},
+        "pretext": {"name": "moco_rotation", "params": {"angles": [90], "queue_size": 64}},
         "train": {"epochs": 1, "batch_size": 16},
         "saliency": {"n_samples": 2, "eval_angles": [0, 45, 90]},
         "hog": {"n_images": 8, "image_size": 32, "pixels_per_cell": 8, "cv_folds": 2,

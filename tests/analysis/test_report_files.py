@@ -1,79 +1,22 @@
 """``make_report`` on result folders written with the real table writer: every file, the
-peaks of known curves, filters pushed down, a self-contained HTML page, clear errors."""
+peaks of known curves, filters pushed down, a readable HTML page with a table of contents,
+clear errors."""
 
 from __future__ import annotations
 
-import json
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import pytest
 from result_tables import saliency_frame
+from study_folder import GRID, four_fold, write_study
 
-from analysis.report import make_report
+from analysis.report import ReportError, make_report
 from analysis.results import load_results
 from rotsweep.tables import SchemaError, write_part
-
-GRID = np.arange(0, 360, 15)
-
-
-def four_fold(phase: float) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda a: 0.6 + 0.05 * np.cos(np.radians(4 * (a - phase)))
-
-
-def write_study(root: Path, make_saliency: Callable[..., pd.DataFrame]) -> None:
-    """A study folder as `rotsweep run` leaves it: two datasets, two seeds on BraTS, a random-
-    init baseline, HoG-SVM, orientation, pretext, probe and trials tables, example PNGs."""
-    results = root / "results"
-    trials = {"b0": ("brats", 0, four_fold(0)), "b1": ("brats", 1, four_fold(0)),
-              "k0": ("kvasir_seg", 0, four_fold(45))}
-    for trial_id, (dataset, seed, curve) in trials.items():
-        frame = make_saliency(curve, trial_id=trial_id, dataset=dataset, seed=seed,
-                              n_images=40, noise=0.04, rng_seed=seed)
-        if trial_id == "k0":
-            base = make_saliency(lambda a: np.full_like(a, 0.3), trial_id="k0",
-                                 dataset=dataset, init="random_baseline", n_images=40)
-            frame = pd.concat([frame, base])
-        write_part(results, "saliency", frame.assign(study="demo"), key=trial_id)
-        config = {"seed": seed, "study": "demo", "data": {"name": dataset}}
-        write_part(results, "trials", [{"study": "demo", "dataset": dataset,
-                                        "trial_id": trial_id, "status": "FINISHED",
-                                        "config_json": json.dumps(config)}], key=trial_id)
-        write_part(results, "pretext", [{"study": "demo", "dataset": dataset,
-                                         "trial_id": trial_id, "backbone": "small_cnn",
-                                         "pretext": "moco_rotation", "epoch": e, "loss": 1.0,
-                                         "pretext_accuracy": 0.2 * e} for e in (1, 2)],
-                   key=trial_id)
-        folder = root / "artifacts" / trial_id
-        folder.mkdir(parents=True)
-        fig = plt.figure(figsize=(1, 1))
-        fig.savefig(folder / "saliency_examples.png")
-        plt.close(fig)
-    for dataset in ("brats", "kvasir_seg"):
-        write_part(results, "hog_svm", pd.DataFrame({
-            "study": "demo", "dataset": dataset, "angle": GRID,
-            "accuracy": 0.75 - 0.25 * np.cos(np.radians(4 * GRID)), "accuracy_std": 0.02}),
-            key=f"hog-{dataset}")
-        weights = 1.0 + np.cos(np.radians(4 * np.arange(180)))
-        write_part(results, "orientation", pd.DataFrame({
-            "study": "demo", "dataset": dataset, "orientation": np.arange(180),
-            "weight": weights / weights.sum(), "n_images": 40, "n_bins": 180}),
-            key=f"orientation-{dataset}")
-    write_part(results, "probe", [{"study": "demo", "dataset": "brats", "trial_id": "b0",
-                                   "train_angles": [90], "init": "random", "seed": 0,
-                                   "backbone": "small_cnn", "pretext": "moco_rotation",
-                                   "downstream": "brats", "probe": "linear", "block": b,
-                                   "metric": "accuracy", "value": v}
-                                  for b, v in (("block1", 0.7), ("block2", 0.8))], key="b0")
-    (root / "study.json").write_text(json.dumps({"name": "demo", "source": "test.yaml",
-                                                 "n_trials": 3, "axes": {"seed": [0, 1]}}))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +24,10 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]
     """One study folder and its report, shared by the tests that only read them."""
     root = tmp_path_factory.mktemp("study")
     write_study(root, saliency_frame)
-    return root, make_report(root, n_boot=200, n_perm=199)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the report leaks no warning (numpy's empty slices)
+        written = make_report(root, n_boot=200, n_perm=199)
+    return root, written
 
 
 def test_report_writes_every_file(reported: tuple[Path, list[Path]]) -> None:
@@ -97,7 +43,8 @@ def test_report_writes_every_file(reported: tuple[Path, list[Path]]) -> None:
         "dice_vs_angle.png", "dice_vs_angle.svg", "dice_polar.png", "dice_polar.svg",
         "soft_dice_vs_angle.svg", "auc_vs_angle.png", "hog_svm_vs_angle.png",
         "hog_svm_vs_angle.svg", "orientation.png", "orientation.svg",
-        "examples/b0_saliency_examples.png", "report.md", "report.html"}
+        "examples/b0_saliency_examples.png", "report.md", "report.html",
+        "q_bbox_vs_angle.png", "verdicts.csv", "dice_controls.png"}
     assert expected <= names, sorted(expected - names)
     for path in written:
         assert path.is_file() and path.stat().st_size > 0, path
@@ -112,28 +59,49 @@ def test_peaks_csv_finds_each_datasets_maxima(reported: tuple[Path, list[Path]])
     for trial in ("b0", "b1"):
         assert dice.loc[trial, "maxima"] == "0;90;180;270"
         assert dice.loc[trial, "dominant_period"] == 90.0
-        assert dice.loc[trial, "periodic_p"] < 0.01
+        assert float(dice.loc[trial, "periodic_p"]) < 0.01  # HoG rows: blank (untested)
     assert dice.loc["k0", "maxima"] == "45;135;225;315"
-    assert len(peaks) == 3 * 3 + 2  # 3 trials × 3 metrics + 2 HoG curves; no baseline rows
+    # 3 trials × 3 metrics, Q(S, B) of the one trial with boxes, 2 HoG curves; no baseline rows
+    assert len(peaks) == 3 * 3 + 1 + 2
     pooled = pd.read_csv(study_dir / "report" / "periodicity_by_condition.csv")
     brats = pooled[(pooled["dataset"] == "brats") & (pooled["metric"] == "dice")].iloc[0]
     assert brats["n_trials"] == 2 and brats["maxima"] == "0;90;180;270"
 
 
-def test_report_html_is_self_contained_and_reads_top_to_bottom(
+def test_report_html_has_contents_and_embedded_linked_figures(
         reported: tuple[Path, list[Path]]) -> None:
     study_dir, _ = reported
     html = (study_dir / "report" / "report.html").read_text()
     sources = re.findall(r'src="([^"]*)"', html)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert sources and all(s.startswith(("data:image/png;base64,", "data:image/jpeg;base64,"))
+                           for s in sources)
+    links = re.findall(r'<a href="([^"#]*)"><img', html)
+    assert len(links) == len(sources)  # each figure links to its full-size file
+    assert all((study_dir / "report" / link).is_file() for link in links)
     md = (study_dir / "report" / "report.md").read_text()
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings[:2] == ["## Summary", "## 1. Saliency vs. evaluation angle"]
+    assert headings[:3] == ["## Summary", "## Findings", "## 1. Saliency vs. evaluation angle"]
     for section in ("Hypothesis (a)", "Hypothesis (b)", "Hypothesis (c)", "Seed 002",
                     "Seed 003", "Methods"):
         assert any(section in h for h in headings), section
         assert section in html
     assert "trained − random-init Dice" in md  # hypothesis (c) summarised
+    # a table of contents whose links reach every heading, in Markdown and in HTML
+    toc = re.findall(r"^\s*- \[(.+)\]\(#([\w-]+)\)$", md, flags=re.M)
+    assert [t for t, _ in toc if not t.startswith(("Extrema", "Across", "Negative"))] == \
+        [h.removeprefix("## ") for h in headings]
+    for _, anchor in toc:
+        assert f'href="#{anchor}"' in html and f'id="{anchor}"' in html
+    # baselines are captioned where drawn: Kvasir has one, so Dice figures say "Dashed"
+    assert "Dashed: untrained baseline." in md
+
+
+def test_pretrained_networks_are_named_for_what_they_are(
+        reported: tuple[Path, list[Path]]) -> None:
+    study_dir, _ = reported
+    md = (study_dir / "report" / "report.md").read_text()
+    assert "pre-trained (from random init)" in md  # the network column of the tables
+    assert not re.search(r"\| (random|random_baseline) +\|", md)  # raw init values
 
 
 def test_filters_are_pushed_down(tmp_path: Path,
@@ -155,19 +123,27 @@ def test_a_saliency_table_alone_is_enough(tmp_path: Path,
     for trial in ("t0", "t1"):
         write_part(tmp_path / "results", "saliency",
                    make_saliency(four_fold(0), n_images=10, trial_id=trial), key=trial)
-    names = {p.name for p in make_report(tmp_path, trial_ids=["t1"], n_boot=50, n_perm=49)}
+    written = make_report(tmp_path, trial_ids=["t1"], n_boot=50, n_perm=49)
+    names = {p.name for p in written}
     assert {"per_angle.csv", "per_angle.md", "per_angle.png", "peaks.csv", "report.md",
             "report.html"} <= names
-    assert "No `probe` table" in (tmp_path / "report" / "report.md").read_text()
-    assert set(pd.read_csv(tmp_path / "report" / "peaks.csv")["trial_id"]) == {"t1"}
+    out = tmp_path / "report-trial=t1"  # a filtered report has a folder of its own
+    assert {p.parent for p in written if p.suffix == ".md"} == {out}
+    assert "No `probe` table" in (out / "report.md").read_text()
+    assert set(pd.read_csv(out / "peaks.csv")["trial_id"]) == {"t1"}
+    assert not (tmp_path / "report").exists()
+    md = (out / "report.md").read_text()
+    assert "Dashed" not in md  # no baseline rows: none drawn, none captioned
 
 
 def test_missing_and_broken_tables_are_clear_errors(
         tmp_path: Path, make_saliency: Callable[..., pd.DataFrame]) -> None:
     empty = tmp_path / "nothing"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="no saliency or hog_svm table"):
+    with pytest.raises(ReportError, match="holds no study; `rotsweep report` needs a study"):
         make_report(empty)
+    with pytest.raises(ReportError, match="no such folder"):
+        make_report(tmp_path / "absent")
     write_part(tmp_path / "results", "saliency", make_saliency(four_fold(0), trial_id="b0"),
                key="b0")
     part = next((tmp_path / "results" / "saliency").rglob("part-b0.parquet"))

@@ -20,24 +20,24 @@ def test_validate_prints_trials_and_axes(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["validate", str(SMOKE)]) == 0
     out = capsys.readouterr().out
     assert "study 'smoke' is valid: 3 trials" in out
-    assert "axis pretext.angles: 3 values: [[0], [45], [90]]" in out
+    assert "axis pretext.params.angles: 3 values: [[0], [45], [90]]" in out
 
 
 def test_validate_applies_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(SMOKE), "--set", "pretext.angles=[0, 90]",
+    assert main(["validate", str(SMOKE), "--set", "pretext.params.angles=[0, 90]",
                  "--set", "seed=3"]) == 0
 
 
 def test_validate_reports_every_problem_and_exits_2(capsys: pytest.CaptureFixture[str]
                                                     ) -> None:
     code = main(["validate", str(SMOKE), "--set", "train.epoch=3", "--set", "data.name=cifar",
-                 "--set", "saliency.eval_angles=[0, 360]", "--set", "model.backbone=vgg99",
+                 "--set", "saliency.eval_angles=[0, abc]", "--set", "model.backbone=vgg99",
                  "--set", "train.lr=fast", "--set", "pretext.name=jigsaw9"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 6
     expected = ["train: unknown key 'epoch' (did you mean 'epochs'?)",
-                "data.name: unknown name 'cifar'", "saliency.eval_angles[1]: 360 is out of range",
+                "data.name: unknown name 'cifar'", "saliency.eval_angles[1]: expected angles",
                 "model.backbone: unknown name 'vgg99'", "train.lr: expected a number",
                 "pretext.name: unknown name 'jigsaw9'"]
     for text in expected:
@@ -97,7 +97,68 @@ def test_validate_reads_the_datasets_and_names_a_missing_folder(
 def test_validate_real_samples_study(shared_data: Path, capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROTSWEEP_DATA", str(shared_data))
-    assert main(["validate", str(REPO / "conf/studies/real_samples.yaml")]) == 0
+    path = REPO / "conf/studies/real_samples.yaml"
+    axes = yaml.safe_load(path.read_text())["axes"]
+    n_trials = len(axes["data"]) * len(axes["pretext.params.angles"])  # datasets × θ
+    assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert "data kvasir_seg at" in out and "60 usable items" in out
-    assert "study 'real_samples' is valid: 9 trials" in out
+    assert f"study 'real_samples' is valid: {n_trials} trials" in out
+
+
+def test_version_and_plain_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from rotsweep import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rotsweep {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text  # plain text, not RST
+    for command in ("run", "validate", "report", "status", "compact", "ui", "list", "data"):
+        assert f"    {command} " in text
+    assert "rotsweep report runs/smoke" in text
+
+
+def test_list_studies_names_every_shipped_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "studies"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    files = sorted((REPO / "conf" / "studies").glob("*.yaml"))
+    assert len(lines) == len(files)
+    for line, path in zip(lines, files, strict=True):
+        raw = yaml.safe_load(path.read_text())
+        assert line.startswith(raw["name"]) and f"(conf/studies/{path.name})" in line
+        assert raw.get("description") and raw["description"] in line
+
+
+def test_report_exit_codes_and_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "analysis"))
+    from study_folder import write_light_study
+
+    study = tmp_path / "s"
+    write_light_study(study)
+    assert main(["report", str(study), "--n-boot", "20", "--n-perm", "19"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"report: {study}/report/report.html\n")
+    assert out.splitlines()[-1] == "MLflow: this study has no parent run; the report was not " \
+                                   "attached"
+    assert main(["report", str(study), "--trial", "nosuch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: unknown trial 'nosuch' in {study}; known: b0, b1, k0"]
+    assert main(["report", str(study), "--dataset", "kvasir_seg", "--n-boot", "20"]) == 0
+    assert (study / "report-dataset=kvasir_seg" / "report.html").is_file()
+    assert (study / "report" / "report.html").is_file()
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "absent"):
+        assert main(["report", str(folder)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "rotsweep run --out DIR" in err[0]
+    part = next((study / "results" / "hog_svm").rglob("*.parquet"))
+    part.write_bytes(part.read_bytes()[:100])
+    assert main(["report", str(study)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {part}: ")

@@ -24,7 +24,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory, ray_local: Any, tiny: Any
     out = tmp_path_factory.mktemp("study")
     raw = {**tiny(train={"epochs": EPOCHS}, saliency={"eval_angles": ANGLES},
                   data={"n_eval": N_EVAL}),
-           "name": "e2e", "axes": {"pretext.angles": [[0], [45], [90]]}}
+           "name": "e2e", "axes": {"pretext.params.angles": [[0], [45], [90]]}}
     raw.pop("study")
     study = validate_raw(raw, source="test")
     result = run_study(study, RunOptions(out=str(out)))
@@ -71,7 +71,7 @@ def test_mlflow_has_a_parent_and_one_finished_child_per_trial(finished: dict) ->
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent_id
         assert child.data.params["train.epochs"] == str(EPOCHS)
-        assert child.data.params["pretext.angles"] in ("[0]", "[45]", "[90]")
+        assert child.data.params["pretext.params.angles"] in ("[0.0]", "[45.0]", "[90.0]")
         history = client.get_metric_history(child.info.run_id, "loss")
         assert sorted(m.step for m in history) == [1, 2]
         assert "dice_mean" in child.data.metrics
