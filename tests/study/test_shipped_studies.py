@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 STUDIES = sorted((REPO / "conf" / "studies").glob("*.yaml"))
 EXE = Path(sys.executable).parent / "rotsweep"
-SHARED_DATA = Path(os.environ.get("ROTSWEEP_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("ROTSWEEP_DATA", REPO.parent / "shared" / "data"))
 MAX_TRIALS = 6
 BAD_OUTPUT = re.compile(r"warning|error|traceback", re.IGNORECASE)
 

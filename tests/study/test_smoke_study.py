@@ -1,4 +1,6 @@
-"""`make demo`'s study, exactly as a user runs it: the console script in a fresh process."""
+"""`make demo`'s study, exactly as a user runs it: the console script in a fresh process, then
+``rotsweep report``, which writes every report file (one run serves both checks: the smoke
+study is the slow suite's most repeated cost)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from rotsweep.tables import read_table
+from analysis.curves import present_metrics
+from rotsweep.tables import read_table, table_exists
 
 REPO = Path(__file__).resolve().parents[2]
+REPORT_FILES = [
+    "per_angle.csv", "per_angle.md", "per_angle.png", "peaks.csv", "curves.csv",
+    "curves_by_condition.csv", "periodicity.csv", "seed000_table_i.csv",
+    "hypothesis_a_hog_dice.csv", "hypothesis_b_orientation.csv", "orientation_summary.csv",
+    "hypothesis_train_angle.csv", "seed002_rotation_accuracy.csv",
+    "report.md", "report.html",
+    *[f"{name}.{ext}" for name in ("dice_vs_angle", "dice_polar", "soft_dice_vs_angle",
+                                   "auc_vs_angle", "hog_svm_vs_angle", "orientation")
+      for ext in ("png", "svg")]]
 
 
 @pytest.mark.slow
-def test_smoke_study_runs_end_to_end_under_ten_minutes(tmp_path: Path) -> None:
+def test_smoke_study_runs_end_to_end_then_reports_every_file(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "rotsweep"
     out = tmp_path / "smoke"
     run = subprocess.run([str(exe), "run", str(REPO / "conf/studies/smoke.yaml"), "--out",
@@ -29,7 +41,18 @@ def test_smoke_study_runs_end_to_end_under_ten_minutes(tmp_path: Path) -> None:
     assert sal["image_id"].nunique() >= 16
     assert sorted(sal["eval_angle"].unique()) == list(range(0, 360, 15))
     assert len(read_table(out / "results", "hog_svm")) == 24
+    assert table_exists(out / "results", "orientation")
+
     report = subprocess.run([str(exe), "report", str(out)], capture_output=True, text=True,
-                            timeout=300, cwd=REPO)
+                            timeout=600, cwd=REPO)
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (out / "report" / "per_angle.png").exists()
+    folder = out / "report"
+    for name in REPORT_FILES:
+        assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
+    assert len(list((folder / "examples").glob("*.png"))) == 3
+    assert report.stdout.startswith(f"report: {folder / 'report.html'}\n")
+    assert not report.stderr.strip(), report.stderr[-3000:]  # no warning, no error
+    peaks = (folder / "peaks.csv").read_text().splitlines()
+    assert peaks[0] == "dataset,trial_id,metric,maxima,minima,dominant_period,periodic_p"
+    n_metrics = len(present_metrics(sal))  # metrics with values (q_bbox needs boxes)
+    assert len(peaks) == 1 + 3 * n_metrics + 1  # 3 trials × metrics + the HoG curve
