@@ -53,6 +53,23 @@ class TrialRecord:
     wall_s: float | None = None
 
 
+def axes_text(axes: dict[str, Any]) -> str:
+    """A trial's axis values in one short line for progress and status: a dataset (or any
+    value with a ``name``) by its label or name, lists and numbers as written
+    (``data=kvasir_seg, pretext.params.angles=[90]``)."""
+    return ", ".join(f"{key}={_value_text(value)}" for key, value in axes.items())
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, dict) and ("label" in value or "name" in value):
+        return str(value.get("label") or value["name"])
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def tune_status(status: str, last_result: dict[str, Any] | None) -> str:
     """The book's status for a trial Tune reports as ``status`` (after the launch ends).
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ray import tune
 
-from study.book import TrialBook, tune_status
+from study.book import TrialBook, axes_text, tune_status
 from study.messages import clip, error_message, rate_and_eta
 from study.messages import last_line as last_line  # study/tracking.py imports it from here
 from study.metrics import final_result_keys
@@ -109,7 +109,7 @@ class ProgressCallback(tune.Callback):
     @staticmethod
     def _label(trial: Any) -> str:
         axes = (trial.config or {}).get("axes", {})
-        shown = ", ".join(f"{k}={v}" for k, v in axes.items())
+        shown = axes_text(axes)
         return f"{trial.trial_id} ({shown})" if shown else trial.trial_id
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from rotsweep.schema import TABLES, columns
 from rotsweep.storage import join
 from rotsweep.tables import read_table, table_exists
-from study.book import TrialBook
+from study.book import TrialBook, axes_text
 from study.claim import Holder, pid_alive, read_holder
 from study.messages import error_message
 from study.meta import StudyError, read_meta, storage_of
@@ -122,7 +122,7 @@ def trial_lines(trials: dict, alive: bool) -> list[str]:
     """One line per running, interrupted or failed trial."""
     lines = []
     for rec in trials.values():
-        axes = ", ".join(f"{k}={v}" for k, v in rec.axes.items())
+        axes = axes_text(rec.axes)
         if rec.status in ("RUNNING", "INTERRUPTED"):
             epoch = f" epoch {rec.epoch}" if rec.epoch else ""
             retried = f", {rec.failures} failure(s) so far" if rec.failures else ""

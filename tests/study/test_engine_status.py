@@ -197,3 +197,15 @@ def test_a_copied_folder_opens_its_own_artifacts_in_mlflow(tmp_path: Path) -> No
     assert [a.path for a in moved.list_artifacts(run.info.run_id)] == ["curve.txt"]
     assert "re-pointed" not in status_report(new)[0]  # once only
     assert not old.exists()
+
+
+def test_axis_values_read_as_written_in_progress_and_status() -> None:
+    from study.book import axes_text
+
+    axes = {"data": {"name": "kvasir_seg", "root": "kvasir_seg", "params": {"mask_inset": True}},
+            "pretext.params.angles": [90.0], "seed": 1,
+            "model.backbone+saliency.threshold": ["six_layer", 8e-4],
+            "control": {"name": "synthetic", "params": {"kind": "noise"}, "label": "noise"}}
+    assert axes_text(axes) == ("data=kvasir_seg, pretext.params.angles=[90], seed=1, "
+                               "model.backbone+saliency.threshold=[six_layer, 0.0008], "
+                               "control=noise")
