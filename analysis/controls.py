@@ -30,6 +30,10 @@ from analysis.labels import curve_labels, is_baseline
 
 NEGATIVE_KINDS = ("noise", "discs")
 HOG_CHANCE = 0.5
+#: SD of a nested-CV HoG-SVM accuracy under the null over the binomial SD of 2N predictions:
+#: measured 1.34 (noise, 32 images, 40 data sets x 23 angles) and 1.45 (noise, 64 images,
+#: 3 folds, 6 data sets x 3 angles); see :func:`hog_chance_bound`
+HOG_CV_SD_FACTOR = 1.4
 
 
 def _kind_of_config(text: object) -> str | None:
@@ -76,14 +80,18 @@ def control_kinds(datasets: Iterable[str], trials: pd.DataFrame | None = None) -
 def hog_chance_bound(n_images: int, n_angles: int, alpha: float = 0.05) -> float:
     """The highest HoG-SVM accuracy still read as chance at every one of ``n_angles`` angles.
 
-    Each angle's accuracy is over ``2 n_images`` predictions (an image and its rotated copy);
-    under chance it is about Binomial(2N, ½)/2N, so the bound is the one-sided normal quantile
-    with a Bonferroni split over the angles: ``0.5 + z_{1−α/A} · 0.5 / √(2N)`` (0.63 for 64
-    images on a 15° grid, close to issue 11's 0.62). A descriptive band, not a calibrated test:
-    cross-validated accuracies vary somewhat more than a binomial.
+    Each angle's accuracy is over ``2 n_images`` predictions (an image and its rotated copy).
+    Cross-validated accuracy varies more than a binomial (the folds are shared by every angle
+    and the inner grid search adds its own selection noise), so the binomial SD ``0.5 / √(2N)``
+    is widened by :data:`HOG_CV_SD_FACTOR`; the bound is the one-sided normal quantile with a
+    Bonferroni split over the angles: ``0.5 + z_{1−α/A} · k · 0.5 / √(2N)`` (0.75 for 32 images
+    on a 15° grid, 0.68 for 64). Measured on the ``noise`` control through
+    ``trainables.hog_svm.hog_svm_curve`` (nested 4-fold CV, 32 images at 64 px, 16-px cells,
+    23 angles, 40 null data sets; bench/RESULTS.md, "HoG-SVM control band"): the binomial band
+    flagged 22.5 % of them, this one 2.5 %.
     """
     z = float(norm.ppf(1.0 - alpha / max(n_angles, 1)))
-    return HOG_CHANCE + z * 0.5 / np.sqrt(2.0 * max(n_images, 1))
+    return HOG_CHANCE + z * HOG_CV_SD_FACTOR * 0.5 / np.sqrt(2.0 * max(n_images, 1))
 
 
 def hog_control_rows(hog: pd.DataFrame | None, controls: Mapping[str, str],

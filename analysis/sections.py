@@ -64,6 +64,10 @@ def intro(doc: Document, a: Analysis, info: dict[str, Any]) -> None:
 def _periodicity_line(row: dict[str, Any]) -> str:
     who = ("HoG-SVM accuracy" if row["metric"] == "hog_svm_accuracy"
            else f"Dice, θ = {row.get('train_angles', '')}° (`{row['trial_id']}`)")
+    if row["metric"] == "hog_svm_accuracy":  # one curve, no replicates: described, not tested
+        return (f"**{row['dataset']}**, {who} (described, not tested: docs/statistics.md): "
+                f"dominant period {row['dominant_period']:.0f}°; maxima at "
+                f"{degree_list(row['maxima'])}, minima at {degree_list(row['minima'])}.")
     if not np.isfinite(row["periodic_p"]):
         verdict = "no periodicity test (not a full circle)"
     elif row["periodic_p"] < ALPHA:
