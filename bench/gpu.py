@@ -31,7 +31,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import best_time
 from trainables.rotation import apply_fov, rotate
 from trainables.saliency import build_target, saliency_maps
 from trainables.spec import parse_trial
@@ -73,21 +73,6 @@ def set_mode(mode: str) -> None:
     torch.backends.cudnn.allow_tf32 = allow
 
 
-def timed(fn: Callable[[], Any], device: torch.device, reps: int) -> float:
-    """Best wall time of ``reps`` calls of ``fn`` after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def model_ips(task: Any, opts: dict[str, Any], device: torch.device, amp: bool) -> float:
     """Forward + input-gradient backward of the bare encoder at the engine's batch size."""
     x = torch.rand(opts["max_batch"], 3, opts["size"], opts["size"], device=device)
@@ -100,7 +85,7 @@ def model_ips(task: Any, opts: dict[str, Any], device: torch.device, amp: bool) 
             z = task.encoder(xi).float()
         torch.autograd.grad(z.sum(), xi)
 
-    return opts["max_batch"] / timed(once, device, opts["reps"])
+    return opts["max_batch"] / best_time(once, device, opts["reps"])
 
 
 def engine_ips(task: Any, cfg: Any, images: torch.Tensor, opts: dict[str, Any],
@@ -117,7 +102,7 @@ def engine_ips(task: Any, cfg: Any, images: torch.Tensor, opts: dict[str, Any],
                                     seed=0, channels_last=cuda and cfg.train.channels_last)
 
     n_inputs = images.shape[0] * len(angles) * opts["samples"]
-    return n_inputs / timed(once, device, opts["reps"]), out["maps"]
+    return n_inputs / best_time(once, device, opts["reps"]), out["maps"]
 
 
 def captum_ips(task: Any, cfg: Any, images: torch.Tensor, opts: dict[str, Any],
@@ -148,7 +133,7 @@ def captum_ips(task: Any, cfg: Any, images: torch.Tensor, opts: dict[str, Any],
                                  stdevs=float(cfg.saliency.noise_level * span[i]), abs=False)
 
     n_inputs = images.shape[0] * len(angles) * opts["samples"]
-    return n_inputs / timed(once, device, max(1, opts["reps"] - 1))
+    return n_inputs / best_time(once, device, max(1, opts["reps"] - 1))
 
 
 def pretrain_epoch(opts: dict[str, Any], device: torch.device) -> tuple[float, float]:

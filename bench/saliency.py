@@ -48,6 +48,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import best_time
 from trainables.config import ModelConfig, PretextConfig, SaliencyConfig
 from trainables.models import build_backbone
 from trainables.pretext import Pretext, build_pretext
@@ -180,17 +181,7 @@ def model_throughput(task: Pretext, case: Case, device: torch.device, amp: bool,
             z = task.encoder(x).float()
         torch.autograd.grad(z.sum(), x)
 
-    step()
-    best = float("inf")
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return case.max_batch / best
+    return case.max_batch / best_time(step, device, reps)
 
 
 def _status_kb(key: str) -> int:
