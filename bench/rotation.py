@@ -147,7 +147,9 @@ def response(rot: Rotation, size: int = 128) -> dict[str, float]:
 
 def rotnet_accuracy(rot: Rotation, angles: tuple[float, float], size: int, steps: int
                     ) -> float:
-    """Held-out accuracy of a small CNN telling discs at ``angles[0]`` from ``angles[1]``."""
+    """Held-out accuracy of a small CNN telling discs at ``angles[0]`` from ``angles[1]`` (all
+    rotations of each image in one batch, cropped to the disk, as seed 003's RotNet; also the
+    known-answer test in tests/trainables/test_rotation_known_answers.py)."""
     def batch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gray = x[:, :1].repeat_interleave(2, dim=0)
         out = apply_fov(rot(gray, list(angles) * x.shape[0]), "disk").expand(-1, 3, -1, -1)
@@ -168,7 +170,7 @@ def rotnet_accuracy(rot: Rotation, angles: tuple[float, float], size: int, steps
         opt.step()
     enc.eval()
     with torch.no_grad():
-        return round(float((head(enc(xt)).argmax(1) == yt).float().mean()), 3)
+        return float((head(enc(xt)).argmax(1) == yt).float().mean())
 
 
 def speed(batch: tuple[int, int, int, int], reps: int, names: list[str]) -> dict[str, Any]:
@@ -267,7 +269,7 @@ def signature(name: str, n: int, size: int, steps: int) -> dict[str, Any]:
     for a in (45.0, 90.0):
         out[f"hog_rect_{a:g}"] = round(hog_accuracy(rot, rect, a, replace(cfg, n_images=64)), 3)
     for pair in ((0.0, 45.0), (0.0, 30.0)):
-        out[f"rotnet_discs_{pair[1]:g}"] = rotnet_accuracy(rot, pair, size, steps)
+        out[f"rotnet_discs_{pair[1]:g}"] = round(rotnet_accuracy(rot, pair, size, steps), 3)
     out["response_0deg"] = response(rot)
     return out
 
