@@ -36,12 +36,14 @@ import pyarrow.parquet as pq
 
 from rotsweep.parts import (
     INDEX_KEY,
+    KEYS_SUFFIX,
     MARKER,
     Compacted,
     Partition,
     SchemaError,
     file_meta,
     index_bytes,
+    keys_path,
     list_partition,
     list_partitions,
     live_rows,
@@ -49,9 +51,10 @@ from rotsweep.parts import (
     read_manifest,
     safe_name,
     tombstones,
+    write_keys,
     write_manifest,
 )
-from rotsweep.schema import SCHEMA_VERSION, TABLES, VERSION_KEY, table_schema
+from rotsweep.schema import SCHEMA_VERSION, TABLES, VERSION_KEY, table_schema, upcast
 from rotsweep.storage import resolve
 
 TARGET_ROWS = 4_000_000  # rows per compacted file: ~150 of seed 000's 27,000-row trials
@@ -180,7 +183,7 @@ def compact_partition(fs: pafs.FileSystem, part: Partition, table: str, stats: C
             fs.delete_file(info.path)
             _step("retired")
     for c in merged:
-        _delete_quietly(fs, c.path)  # a writer's excision may have replaced it meanwhile
+        retire(fs, c.path)  # a writer's excision may have replaced it meanwhile
         _step("retired")
     stats.partitions += 1
     stats.parts_merged += len(loose)
@@ -239,9 +242,11 @@ def _write_file(fs: pafs.FileSystem, folder: str, table: str, seq: int,
                 writer.write_table(pa.concat_tables(buffer) if buffer else stored.empty_table())
             writer.add_key_value_metadata({INDEX_KEY: index_bytes(seq, keys, tombs)})
         _step("written")
+        write_keys(fs, path, keys)  # before it is visible: a published file always has one
         fs.move(tmp, path)
     except BaseException:  # an error, not a kill: leave no hidden file behind
         _delete_quietly(fs, tmp)
+        _delete_quietly(fs, keys_path(path))
         raise
     _step("published")
     return path
@@ -271,11 +276,10 @@ def _pieces(fs: pafs.FileSystem, segments: list[Segment], stored: pa.Schema
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns: missing ones as nulls, others cast (a
-    version-1 file's int16 angles become float32 exactly)."""
-    arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names
-              else pa.nulls(table.num_rows, f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    """``table`` with exactly ``schema``'s columns, older versions upcast
+    (:func:`rotsweep.schema.upcast`: a version-1 file's int16 angles become float32 exactly, a
+    version-2 file's renamed and derived columns are filled)."""
+    return upcast(table, schema)
 
 
 def excise(fs: pafs.FileSystem, folder: str, table: str, key: str, *,
@@ -310,7 +314,7 @@ def _excise_once(fs: pafs.FileSystem, folder: str, table: str, key: str, delete:
                 if r[0] != key]
         rewrite(fs, part, table, [(c.path, a, b, k) for k, a, b in kept], {c.path},
                 c.n_rows + 1, {key: seq} if delete else None)
-        _delete_quietly(fs, c.path)
+        retire(fs, c.path)
     return len(holders)
 
 
@@ -319,13 +323,25 @@ def _delete_quietly(fs: pafs.FileSystem, path: str) -> None:
         fs.delete_file(path)
 
 
+def retire(fs: pafs.FileSystem, path: str) -> None:
+    """Delete a compacted file, then its key list (a kill between the two leaves a key list
+    without its file, which :func:`_remove_tmp` sweeps later)."""
+    _delete_quietly(fs, path)
+    _delete_quietly(fs, keys_path(path))
+
+
 def _remove_tmp(fs: pafs.FileSystem, folder: str) -> None:
-    """Hidden files left by a compaction killed before it published them (old ones only: a
-    writer's excision may be writing one right now)."""
-    for info in fs.get_file_info(pafs.FileSelector(folder)):
-        if (info.base_name.startswith(".compact-") and info.base_name.endswith(".tmp")
-                and info.mtime is not None
-                and time.time() - info.mtime.timestamp() > STALE_TMP_S):
+    """Hidden files left by a compaction killed before it published them, and key lists whose
+    compacted file is gone (old ones only: a writer's excision may be writing one right now)."""
+    infos = fs.get_file_info(pafs.FileSelector(folder))
+    names = {info.base_name for info in infos}
+    for info in infos:
+        name = info.base_name
+        stale = info.mtime is not None and time.time() - info.mtime.timestamp() > STALE_TMP_S
+        tmp = name.startswith(".compact-") and name.endswith(".tmp")
+        orphan = (name.startswith("_compact-") and name.endswith(KEYS_SUFFIX)
+                  and name[1:-len(KEYS_SUFFIX)] not in names)
+        if stale and (tmp or orphan):
             _delete_quietly(fs, info.path)
 
 

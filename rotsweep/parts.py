@@ -14,11 +14,16 @@ rows for a reader that applies them (:func:`live_rows`):
 3. a key deleted at sequence ``s`` (a tombstone) is dead in every file older than ``s``.
 
 Files whose names start with ``.`` or ``_`` are invisible to pyarrow and pandas: temporary
-files, the per-table manifest (``_rotsweep.json``) and the per-partition ``_compacted`` marker.
+files, the per-table manifest (``_rotsweep.json``), the per-partition ``_compacted`` marker and
+each compacted file's key list (``_compact-<seq>-<id>.parquet.keys.json``, written before the
+file is published): the footer index says which keys a file holds, the key list says it again
+for a file whose footer was destroyed, so its trials can be named and run again
+(:func:`inventory`, study/completeness.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -37,6 +42,7 @@ SUFFIX = ".parquet"
 INDEX_KEY = b"rotsweep.compact"
 MANIFEST = "_rotsweep.json"
 MARKER = "_compacted"
+KEYS_SUFFIX = ".keys.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
@@ -176,19 +182,27 @@ def file_meta(fs: pafs.FileSystem, path: str, table: str) -> tuple[dict[bytes, b
 
 def load_index(fs: pafs.FileSystem, part: Partition, table: str) -> Partition:
     """Read the footer index of each compacted file of ``part`` (checked like any file)."""
-    part.compacted = []
-    for info in part.compact_infos:
-        meta, _ = file_meta(fs, info.path, table)
-        try:
-            index = json.loads(meta[INDEX_KEY])
-            part.compacted.append(Compacted(
-                info.path, int(index["seq"]), tuple((str(k), int(n)) for k, n in index["keys"]),
-                {str(k): int(s) for k, s in index.get("deleted", {}).items()},
-                int(meta[VERSION_KEY])))
-        except (KeyError, TypeError, ValueError) as err:
-            raise SchemaError(f"{info.path}: a compacted file without a readable key index "
-                              f"({err!r})") from err
+    part.compacted = [read_compacted(fs, info.path, table) for info in part.compact_infos]
     return part
+
+
+def read_compacted(fs: pafs.FileSystem, path: str, table: str) -> Compacted:
+    """One compacted file's footer index (the file checked like any file).
+
+    Raises:
+        SchemaError: the file or its index cannot be read (the message starts with the path).
+        FileNotFoundError: the file went away (a compaction retired it).
+    """
+    meta, _ = file_meta(fs, path, table)
+    try:
+        index = json.loads(meta[INDEX_KEY])
+        return Compacted(
+            path, int(index["seq"]), tuple((str(k), int(n)) for k, n in index["keys"]),
+            {str(k): int(s) for k, s in index.get("deleted", {}).items()},
+            int(meta[VERSION_KEY]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise SchemaError(f"{path}: a compacted file without a readable key index "
+                          f"({err!r})") from err
 
 
 def live_rows(part: Partition) -> dict[str, list[tuple[str, int, int]] | None]:
@@ -246,3 +260,93 @@ def write_manifest(fs: pafs.FileSystem, table_dir: str, table: str,
     """Record that every file of ``table`` has one of ``versions``."""
     write_atomic(fs, f"{table_dir}/{MANIFEST}",
                  json.dumps({"table": table, "versions": sorted(versions)}).encode())
+
+
+# -- which keys a table holds, and which files are damaged ------------------------------------
+def keys_path(path: str) -> str:
+    """The key list of the compacted file ``path``: ``<folder>/_<name>.keys.json`` (hidden)."""
+    folder, name = path.rsplit("/", 1)
+    return f"{folder}/_{name}{KEYS_SUFFIX}"
+
+
+def write_keys(fs: pafs.FileSystem, path: str, keys: list[tuple[str, int]]) -> None:
+    """Record (atomically) which keys the compacted file ``path`` holds, before it is
+    published."""
+    write_atomic(fs, keys_path(path), json.dumps([k for k, _ in keys]).encode())
+
+
+def read_keys(fs: pafs.FileSystem, path: str) -> list[str]:
+    """The keys the compacted file ``path`` holds by its key list; ``[]`` when there is none
+    (a file compacted by an older rotsweep) or it is unreadable."""
+    try:
+        with fs.open_input_stream(keys_path(path)) as src:
+            keys = json.loads(src.read())
+    except (OSError, ValueError):
+        return []
+    return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
+@dataclass
+class Inventory:
+    """What a table holds by its footers, without reading its data.
+
+    Attributes:
+        rows: live rows per key over every partition (by the rules of the module docstring;
+            an unreadable file's rows are not counted).
+        damaged: each file pyarrow cannot read (or not as a rotsweep table), with the keys its
+            rows belonged to (a loose part: its key; a compacted file: its key list, ``[]``
+            when that is lost too) and the reason.
+    """
+
+    rows: dict[str, int] = field(default_factory=dict)
+    damaged: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+
+
+def inventory(fs: pafs.FileSystem, table_dir: str, table: str) -> Inventory:
+    """Live rows per key of one table and its damaged files, from the footers (each file's
+    footer is read once; its data is not)."""
+    for attempt in range(3):
+        try:
+            return _inventory_once(fs, table_dir, table)
+        except FileNotFoundError:  # a compaction retired a file after the listing: list again
+            if attempt == 2:
+                raise
+    return Inventory()  # not reached: the third attempt returns or raises
+
+
+def _inventory_once(fs: pafs.FileSystem, table_dir: str, table: str) -> Inventory:
+    out = Inventory()
+    for part in list_partitions(fs, table_dir).values():
+        loose: dict[str, pafs.FileInfo] = {}
+        counts: dict[str, int] = {}
+        for key, info in part.loose.items():
+            try:
+                counts[key] = file_meta(fs, info.path, table)[1]
+                loose[key] = info
+            except SchemaError as err:
+                out.damaged[info.path] = ([key], str(err))
+        part.compacted = []
+        for info in part.compact_infos:
+            try:
+                part.compacted.append(read_compacted(fs, info.path, table))
+            except SchemaError as err:
+                out.damaged[info.path] = (sorted(read_keys(fs, info.path)), str(err))
+        part.loose = loose
+        for key, n in counts.items():
+            out.rows[key] = out.rows.get(key, 0) + n
+        view = live_rows(part)
+        for c in part.compacted:
+            ranges = view[c.path]
+            for key, a, b in (c.ranges() if ranges is None else ranges):
+                out.rows[key] = out.rows.get(key, 0) + b - a
+    return out
+
+
+def set_aside(fs: pafs.FileSystem, path: str, stamp: str) -> str:
+    """Move the damaged file ``path`` out of the table (``<name>.damaged-<stamp>``: invisible
+    to every reader, kept for a look) and drop its key list; returns the new path."""
+    target = f"{path}.damaged-{stamp}"
+    fs.move(path, target)
+    with contextlib.suppress(OSError):
+        fs.delete_file(keys_path(path))
+    return target

@@ -40,6 +40,8 @@ class TrialRecord:
         metrics: the final metrics (numbers) of a finished trial.
         placement: node id, node IP, device of the final result.
         wall_s: the trial's own run time.
+        expected: the rows it must write per table (study/completeness.py ``expected_rows``),
+            recorded by the driver when it plans or starts the trial.
     """
 
     trial_id: str
@@ -51,6 +53,7 @@ class TrialRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     placement: dict[str, str] = field(default_factory=dict)
     wall_s: float | None = None
+    expected: dict[str, int | None] = field(default_factory=dict)
 
 
 def axes_text(axes: dict[str, Any]) -> str:

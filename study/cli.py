@@ -3,13 +3,16 @@
 
 Every command that takes a study file takes ``--set key=value`` (any dotted key, YAML values)
 and ``--smoke`` (shrink the study to minutes on a laptop CPU). Configuration problems exit with
-status 2 and one line per problem, before Ray starts; so do a report of a folder that holds no
-study or a filter that names nothing in it. A damaged table file exits 1, naming the file.
+status 2 and one line per problem, before Ray starts (``run`` checks what ``validate`` does:
+study/datasets.py ``check_study_inputs``); so do a report of a folder that holds no study or a
+filter that names nothing in it, and every OS error (read-only folder, a file in the way, a full
+disk: study/messages.py ``os_error_line``). A damaged table file exits 1, naming the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="also show Ray Tune's trial table")
     run.add_argument("--num-cpus", type=int, default=None,
                      help="CPUs of the local Ray instance (default: all; ignored with --address)")
-    run.add_argument("--batch-size", type=int, default=256,
+    run.add_argument("--trials-per-batch", type=int, default=256,
                      help="trials per Tune experiment (default 256; ASHA compares trials within "
-                          "one)")
+                          "one batch); not train.batch_size")
+    run.add_argument("--batch-size", dest="trials_per_batch", type=int,
+                     help=argparse.SUPPRESS)  # its old name, still taken
     run.add_argument("--allow-no-auth", action="store_true",
                      help="start a local Ray instance even with RAY_AUTH_MODE=disabled")
 
@@ -94,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bootstrap replicates per confidence interval (default 1000)")
     rep.add_argument("--n-perm", type=int, default=999,
                      help="permutations per periodicity test (default 999)")
+    rep.add_argument("--strict", action="store_true",
+                     help="refuse (exit as `status` does) a study whose tables do not hold "
+                          "every planned trial's rows; without it, a warning")
 
     st = sub.add_parser("status", help="trials done / running / failed of a study folder",
                         description="Exit code: 0 finished, 1 a damaged file, 2 not a study "
@@ -114,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("dir", type=Path, help="the study folder given to run --out")
     ui.add_argument("--port", type=int, default=5000, help="the UI's port (default 5000)")
 
-    ls = sub.add_parser("list", help="the shipped studies, or registered names, one per line")
+    ls = sub.add_parser("list", help="the shipped studies, or registered names, one per line "
+                                     "(saliency: its methods and targets, each with its key)")
     ls.add_argument("what", choices=LISTS)
 
     data = sub.add_parser("data", help="dataset tools")
@@ -122,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", help="read a dataset as a study would, list problems")
     check.add_argument("name", help="dataset registry name")
     check.add_argument("--root", default=None,
-                       help="the dataset's folder (relative to the current folder)")
+                       help="the dataset's folder; a relative one is read from data.home "
+                            "($ROTSWEEP_DATA, else the current folder), as in a study")
     check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                        help="other data.* keys, e.g. --set data.params.kind=discs")
     check.add_argument("--skip-bad", action="store_true", help="skip bad items, only count them")
@@ -130,7 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. An OS error (a read-only folder, a file where a folder is expected, a
+    full disk...) is one line naming the path and what to do, exit 2 (study/messages.py
+    :func:`~study.messages.os_error_line`): never a traceback, never the "trials failed" code.
+    """
     args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except OSError as err:
+        from study.messages import os_error_line
+
+        where = getattr(args, "out", None) or getattr(args, "dir", None)  # the folder written
+        print(f"error: {os_error_line(err, where)}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """The command ``args`` names; configuration and data problems are one line each, exit 2."""
     # these read files only: they start without torch
     files_only = {"report": cmd_report, "status": cmd_status, "compact": cmd_compact,
                   "ui": cmd_ui}
@@ -139,8 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list" and args.what == "studies":
         return cmd_list(args)
     from trainables.config import ConfigError
-    from trainables.data.problems import DataError
 
+    try:
+        if args.command in ("validate", "run"):
+            from study.study_file import load_yaml
+
+            load_yaml(args.file)  # a hostile file is refused before torch is imported
+        from trainables.data.problems import DataError
+    except ConfigError as err:
+        return print_problems(err.problems)
     try:
         if args.command == "validate":
             return cmd_validate(args)
@@ -150,9 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list(args)
         return cmd_data_check(args)
     except (ConfigError, DataError) as err:
-        for problem in err.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return print_problems(err.problems)
+
+
+def print_problems(problems: Sequence[object]) -> int:
+    """One ``error:`` line per problem on stderr; the exit code of a configuration problem."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -169,16 +207,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  searched {key}: {p.kind} {list(p.values) or [p.low, p.high]}")
     if study.keys.search.num_samples > 1:
         print(f"  num_samples: {study.keys.search.num_samples}")
-    from study.datasets import check_study_data, check_study_weights
+    from study.datasets import check_study_inputs
 
-    problems = list(check_study_weights(study))  # every weights file a trial will load
-    if not args.no_data:
-        checked = check_study_data(study)
-        for report in checked.reports:
-            print("  data " + "\n    ".join(report.lines()))
-        problems += checked.problems
+    # the same check as run's, before Ray starts: every weights file and dataset a trial reads
+    problems = check_study_inputs(study, data=not args.no_data, show=print)
     if problems:
-        raise ConfigError([f"{study.source}: {p}" for p in problems])
+        raise ConfigError(problems)
     print(f"{study.source}: study {study.name!r} is valid: {study.n_trials()} trials")
     return 0
 
@@ -190,27 +224,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     study = load_study(args.file, args.sets, smoke=args.smoke)
     for note in study.notes:
         print(f"note: {study.source}: {note}", flush=True)
-    from study.datasets import check_study_weights
+    from study.datasets import check_study_inputs
     from trainables.config import ConfigError
 
-    weights = check_study_weights(study)  # before Ray starts: no trial fails on a bad file
-    if weights:
-        raise ConfigError([f"{study.source}: {p}" for p in weights])
+    # before Ray starts, the same check (and lines) as validate's: no trial fails on a bad file
+    problems = check_study_inputs(study)
+    if problems:
+        raise ConfigError(problems)
     out = args.out or Path("runs") / study.name
     from study.cluster import StudyError
 
     opts = RunOptions(out=str(out), storage=args.storage, address=args.address,
                       tracking_uri=args.tracking_uri, resume=args.resume, verbose=args.verbose,
-                      num_cpus=args.num_cpus, batch_size=args.batch_size,
+                      num_cpus=args.num_cpus, batch_size=args.trials_per_batch,
                       allow_no_auth=args.allow_no_auth)
     try:
         result = run_study(study, opts)
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    except (KeyboardInterrupt, SystemExit) as err:  # a second Ctrl-C, SIGTERM between batches
+        print("interrupted: continue with the same command and --resume", file=sys.stderr)
+        return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
     print_result(result)
-    if result.counts.get("INTERRUPTED"):
-        return 130  # as for Ctrl-C; --resume continues
+    if result.n_left:
+        return 130  # as for Ctrl-C; --resume continues (also trials never started)
     return 0 if result.n_failed == 0 else 1
 
 
@@ -219,7 +257,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     2) or a damaged table file (exit 1)."""
     from analysis.report import ReportError, make_report
     from rotsweep.tables import SchemaError
+    from study.status import plan_check
 
+    mismatch = plan_check(args.dir)  # study/completeness.py: rows per planned trial
+    if mismatch is not None and (args.strict or mismatch[1] != EXIT_DAMAGED):
+        # a damaged file the report reads is its one error line below
+        print(f"warning: {mismatch[0]}", file=sys.stderr, flush=True)
+        if args.strict:
+            print("error: --strict: no report of an incomplete study", file=sys.stderr)
+            return mismatch[1]
     try:
         written = make_report(args.dir, out=args.out, study=args.study, datasets=args.dataset,
                               trial_ids=args.trial, n_boot=args.n_boot, n_perm=args.n_perm)
@@ -242,6 +288,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # MLflow's own deprecations are no news to the user
         warnings.simplefilter("ignore", DeprecationWarning)
         print(attach_report(args.dir, folder))  # never raises for MLflow's sake
+    if mismatch is not None:  # again at the end, where it is read
+        print(f"warning: {mismatch[0]}", file=sys.stderr)
     return 0
 
 
@@ -255,21 +303,19 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Print the study's ML-view address, then become ``mlflow ui`` (study/ui.py)."""
-    import os
-
-    from study.ui import UiError, ui_plan
+    """Run ``mlflow ui`` on the study's store; print the ML-view address once it answers
+    (study/ui.py)."""
+    from study.ui import UiError, serve, ui_plan
 
     try:
         plan = ui_plan(args.dir, args.port)
+        if plan.moved:
+            print(f"MLflow store re-pointed to {args.dir} ({plan.moved} experiments)",
+                  flush=True)
+        return serve(plan)
     except UiError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    if plan.moved:
-        print(f"MLflow store re-pointed to {args.dir} ({plan.moved} experiments)")
-    print(f"MLflow UI: {plan.url}  (Ctrl-C stops it)", flush=True)
-    os.execv(plan.argv[0], plan.argv)
-    return 0  # not reached
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -312,8 +358,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         from trainables.data import DATASETS as names
     elif args.what == "probes":
         from trainables.probes import PROBES as names
-    else:
-        from trainables.saliency import SALIENCY_METHODS as names
+    else:  # two registered kinds: what is differentiated by which method
+        from trainables.saliency import SALIENCY_METHODS, TARGETS
+
+        for key, names in (("saliency.method", SALIENCY_METHODS), ("saliency.target", TARGETS)):
+            for name in sorted(names):
+                print(f"{key}: {name}")
+        return 0
     for name in sorted(names):
         print(name)
     return 0
@@ -322,7 +373,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     """Read a dataset as a study would; exit 1 when a file is bad (0 with ``--skip-bad`` when
     some items are usable)."""
-    from study.config import parse_sets
+    from study.config import absolute_paths, parse_sets
     from trainables.config import ConfigError, DataConfig
     from trainables.config.overrides import apply_overrides
     from trainables.config.parse import build
@@ -332,11 +383,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     if args.name not in DATASETS:
         raise ConfigError([f"data check: unknown dataset {args.name!r}; expected one of "
                            f"{sorted(DATASETS)}"])
-    # on the command line a relative --root means the current folder, as any path argument
-    root = str(Path(args.root).expanduser().resolve()) if args.root else None
-    raw = apply_overrides({"name": args.name, "root": root, "skip_bad": args.skip_bad,
+    # roots resolve as in a study: relative to data.home ($ROTSWEEP_DATA, else the current folder)
+    raw = apply_overrides({"name": args.name, "root": args.root, "skip_bad": args.skip_bad,
                            "n_eval": None},  # checked only when --set data.n_eval asks
                           {k.removeprefix("data."): v for k, v in parse_sets(args.sets).items()})
+    raw = absolute_paths({"data": raw}, Path.cwd())["data"]
     report = check_dataset(build(DataConfig, raw, "data"))
     for line in report.lines():
         print(line)

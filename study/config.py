@@ -15,23 +15,21 @@ study is validated; :meth:`StudyConfig.trial` hands the built configs on.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from study.study_checks import (
     angle_axes,
+    axis_problems,
     check_grid,
     grid_points,
     max_epochs,
     point_key,
     search_problems,
 )
+from study.study_file import default_home, load_yaml, parse_sets
 from study.study_keys import Mode, Resources, SearchConfig, SearchParam, StudyKeys
 from trainables.config import ConfigError, TrialConfig, build, to_dict
 from trainables.config.overrides import apply_overrides, deep_merge
@@ -61,6 +59,9 @@ SMOKE: dict[str, Any] = {
     "hog.cv_folds": 2,
     "hog.c_grid": [1.0],
     "hog.gamma_grid": [0.01],
+    # a rehearsal's 1-epoch weights are not worth disk (ResNet-18: 45 MB a trial; trainables/
+    # checkpoints.py); --set train.checkpoint_cache=evaluation keeps them
+    "train.checkpoint_cache": "none",
 }
 
 
@@ -116,32 +117,17 @@ class StudyConfig:
             yield point, self.trial(point)
 
 
-_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
-
-
-def expand_env(value: Any) -> Any:
-    """``${VAR}`` and ``${VAR:-default}`` in every string of a YAML tree, from the environment
-    (an unset variable without a default is left as written, so the error names it)."""
-    if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m[1], m[2] if m[2] is not None else m[0]),
-                        value)
-    if isinstance(value, dict):
-        return {k: expand_env(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v) for v in value]
-    return value
-
-
 def absolute_paths(raw: Any, cwd: Path) -> Any:
     """Relative paths a study names made absolute against the folder ``rotsweep`` was started
     in, once, on the driver: trials run in other folders (Ray Tune moves each into its own) and
     on other nodes.
 
     Anywhere in the tree (the base trial, axis values, ``probe.downstream`` entries): every
-    ``weights`` and data ``home`` path. The base ``data`` section gets ``home = cwd`` when unset
-    (the folder a relative ``root`` is read from), and each downstream set without a home takes
-    the base data's, so one ``--set data.home=DIR`` moves every dataset of a study; an axis value
-    without a home keeps the base one. URIs are left alone.
+    ``weights`` and data ``home`` path. The base ``data`` section gets ``home`` when unset (the
+    folder a relative ``root`` is read from): ``$ROTSWEEP_DATA`` when set, else ``cwd``,
+    whatever the study file writes elsewhere; each downstream set without a home takes the base
+    data's, so one ``--set data.home=DIR`` (or ``ROTSWEEP_DATA=DIR``) moves every dataset of a
+    study; an axis value without a home keeps the base one. URIs are left alone.
     """
 
     def absolute(value: Any) -> Any:
@@ -164,7 +150,7 @@ def absolute_paths(raw: Any, cwd: Path) -> Any:
 
     out = walk(raw)
     data = dict(out.get("data") or {})
-    data.setdefault("home", absolute("."))
+    data.setdefault("home", absolute(default_home()))
     out["data"] = data
 
     def with_home(sets: Any) -> Any:
@@ -177,50 +163,6 @@ def absolute_paths(raw: Any, cwd: Path) -> Any:
     axes = out.get("axes")
     if isinstance(axes, dict) and isinstance(axes.get("probe.downstream"), list):
         axes["probe.downstream"] = [with_home(v) for v in axes["probe.downstream"]]
-    return out
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``, ``${VAR:-default}`` expanded; errors name the file, and a
-    syntax error is one line ``FILE:LINE:COL: problem``."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such study file"]) from None
-    except yaml.YAMLError as err:
-        raise ConfigError([yaml_problem(path, err)]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: expected a mapping at the top level"])
-    return expand_env(data)
-
-
-def yaml_problem(path: Path, err: yaml.YAMLError) -> str:
-    """A YAML error as one line: ``FILE:LINE:COL: not valid YAML: <problem>`` (1-based)."""
-    mark = getattr(err, "problem_mark", None)
-    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    context = getattr(err, "context", None)
-    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: YAML syntax, so ``3``, ``0.1``, ``true``, ``[0, 90]``, ``null``."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def parse_sets(sets: Sequence[str]) -> dict[str, Any]:
-    """``["a.b=1", ...]`` → ``{"a.b": 1}``; a missing ``=`` is an error naming the argument."""
-    out: dict[str, Any] = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError([f"--set {item!r}: expected key=value, e.g. train.epochs=3"])
-        out[key.strip()] = parse_value(value)
     return out
 
 
@@ -298,8 +240,10 @@ def validate_raw(raw: Mapping[str, Any], source: str = "<study>") -> StudyConfig
     trial_raw["study"] = name if isinstance(name, str) else "study"
     base = _collect(problems, source, lambda: parse_trial(trial_raw))
     notes: list[str] = []
-    if base is not None:
-        study_raw["axes"] = angle_axes(study_raw.get("axes", {}), angle_keys(base), notes)
+    ranges: list[str] = []  # bad ranges on axes, each named at its key
+    study_raw["axes"] = angle_axes(study_raw.get("axes", {}),
+                                   angle_keys(base) if base is not None else None, notes, ranges)
+    problems.extend(f"{source}: {p}" for p in ranges)
     keys = _collect(problems, source, lambda: build(StudyKeys, study_raw, ""))
     params: dict[str, SearchParam] = {}
     if keys is not None:
@@ -309,9 +253,7 @@ def validate_raw(raw: Mapping[str, Any], source: str = "<study>") -> StudyConfig
                                                                f"search.params.{dotted}"))
             if p is not None:
                 params[dotted] = p
-        for dotted, values in keys.axes.items():
-            if not isinstance(values, list) or not values:
-                problems.append(f"{source}: axes.{dotted}: expected a non-empty list of values")
+        problems.extend(f"{source}: {p}" for p in axis_problems(keys.axes, base is not None))
         if keys.search.algorithm == "grid" and params:
             problems.append(f"{source}: search.params needs search.algorithm: optuna")
     trials: dict[str, TrialConfig] = {}

@@ -3,13 +3,19 @@ weights file of every grid point, checked the way a trial would use it.
 
 A problem names the study key that fixes it *in that study*: a study whose ``data`` is an axis
 gives each dataset its own root, so ``--set data.root=PATH`` would not move them and the hint is
-``data.home`` (the folder relative roots are read from; ``ROTSWEEP_DATA`` where the study file
-reads it); a probe's downstream set is fixed in its ``probe.downstream`` entry.
+``data.home`` (the folder relative roots are read from: ``ROTSWEEP_DATA`` unless the study file
+sets it, see ``study.config.absolute_paths``); a probe's downstream set is fixed in its
+``probe.downstream`` entry.
+
+:func:`check_study_inputs` is the one check ``rotsweep validate`` and ``rotsweep run`` (before Ray
+starts) both call, so ``run`` refuses exactly what ``validate`` refuses, with the same lines.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,8 +31,8 @@ from trainables.probes.downstream import downstream_configs
 
 @dataclass(frozen=True)
 class StudyDataCheck:
-    """One :class:`CheckReport` per distinct dataset of the study, and the problems that stop it.
-    """
+    """One :class:`CheckReport` per distinct dataset of the study whose folder exists (a missing
+    folder is a problem, never a report of "0 usable items"), and the problems that stop it."""
 
     reports: tuple[CheckReport, ...]
     problems: tuple[str, ...]
@@ -58,13 +64,20 @@ def check_study_data(study: StudyConfig) -> StudyDataCheck:
     dataset, and the file or key.
     """
     reports: dict[str, CheckReport] = {}
+    missing: set[str] = set()
     problems: list[str] = []
     for point in study.grid():
         trial = study.trial(point)
         for where, n_eval_key, data in _sets(trial):
             key = _dataset_key(data)
-            if key not in reports:
-                reports[key] = _check_one(study, where, data, problems)
+            if key not in reports and key not in missing:
+                found = _check_one(study, where, data, problems)
+                if found is None:
+                    missing.add(key)
+                    continue
+                reports[key] = found
+            if key in missing:
+                continue
             n_items = reports[key].n_items
             if n_items is not None:
                 found = n_eval_problem(data, eval_size(n_items, data.eval_fraction), n_items,
@@ -75,11 +88,12 @@ def check_study_data(study: StudyConfig) -> StudyDataCheck:
 
 
 def _check_one(study: StudyConfig, where: str, data: DataConfig, problems: list[str]
-               ) -> CheckReport:
+               ) -> CheckReport | None:
+    """The dataset read as a trial would; ``None`` (and a problem) when its folder is missing."""
     missing = _root_problem(study, where, data)
     if missing is not None:
         problems.append(missing)
-        return CheckReport(data.name, data.root, 0, (), data.skip_bad, None, data.image_size)
+        return None
     report = check_dataset(replace(data, n_eval=None))
     if not report.ok:
         found = [f"{where}: {p}" for p in report.problems]
@@ -102,24 +116,43 @@ def _root_problem(study: StudyConfig, where: str, data: DataConfig) -> str | Non
 
 
 def root_hint(study: StudyConfig, where: str, data: DataConfig) -> str:
-    """How to point ``data`` at its folder in this study (see the module docstring)."""
+    """How to point ``data`` at its folder in this study (see the module docstring); a relative
+    root names both ways of moving its home: ``--set data.home=DIR`` and ``ROTSWEEP_DATA=DIR``
+    (the latter where the study file does not set ``data.home`` itself, or reads the variable).
+    """
     relative = not Path(data.root or "").expanduser().is_absolute()
     if not where.startswith("data "):
         return (f"expected the dataset's folder: set root (or home) in the study file's "
-                f"probe.downstream entry {where.split(' ', 1)[1]!r}")
+                f"probe.downstream entry {where.split(' ', 1)[1]!r}" +
+                (f", or {home_ways(study)} (the folder relative roots are read from)"
+                 if relative else ""))
     on_axis = any(k == "data" or k == "data.root" for k in study.keys.axes)
     if not on_axis:
         return ("expected the dataset's folder: --set data.root=PATH" +
-                (" or --set data.home=DIR (the folder relative roots are read from)"
+                (f" or {home_ways(study)} (the folder relative roots are read from)"
                  if relative else ""))
     if not relative:
         return ("expected the dataset's folder: data is an axis of this study, so fix the "
                 "absolute root in its axis entry in the study file (--set data.root does not "
                 "reach axis values)")
-    env = " or ROTSWEEP_DATA=DIR" if _reads_env(study.source, "ROTSWEEP_DATA") else ""
     return ("expected the dataset's folder: data is an axis of this study, so point data.home "
-            f"at the folder holding its datasets: --set data.home=DIR{env} (--set data.root "
-            "does not reach axis values)")
+            f"at the folder holding its datasets: {home_ways(study)} (--set data.root does "
+            "not reach axis values)")
+
+
+def home_ways(study: StudyConfig) -> str:
+    """The two ways to set the folder relative roots are read from, as a hint."""
+    env = "ROTSWEEP_DATA=DIR"
+    if _sets_home(study.source) and not _reads_env(study.source, "ROTSWEEP_DATA"):
+        env += " (after removing data.home from the study file, which sets it)"
+    return f"--set data.home=DIR or {env}"
+
+
+def _sets_home(source: str) -> bool:
+    try:
+        return re.search(r"^\s*home\s*:", Path(source).read_text(), re.MULTILINE) is not None
+    except OSError:
+        return False
 
 
 def _reads_env(source: str, name: str) -> bool:
@@ -127,6 +160,30 @@ def _reads_env(source: str, name: str) -> bool:
         return f"${{{name}" in Path(source).read_text()
     except OSError:
         return False
+
+
+def check_study_inputs(study: StudyConfig, data: bool = True,
+                       show: Callable[[str], None] | None = None) -> list[str]:
+    """Everything a launch reads before its first trial: every weights file of every trial
+    (:func:`check_study_weights`) and, with ``data``, every dataset (:func:`check_study_data`).
+    ``rotsweep validate`` and ``rotsweep run`` both call this, before Ray starts.
+
+    Args:
+        study: the loaded study.
+        data: read the datasets too (``validate --no-data`` skips them).
+        show: called with each dataset's report (``validate`` prints them).
+
+    Returns:
+        One line per problem, each starting with the study file's name.
+    """
+    problems = list(check_study_weights(study))
+    if data:
+        checked = check_study_data(study)
+        if show is not None:
+            for report in checked.reports:
+                show("  data " + "\n    ".join(report.lines()))
+        problems += checked.problems
+    return [f"{study.source}: {p}" for p in problems]
 
 
 def check_study_weights(study: StudyConfig) -> tuple[str, ...]:

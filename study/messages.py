@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 
 #: how much of a trial's error text the book keeps (the head and the tail beyond this)
@@ -65,3 +66,45 @@ def duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+# what happened and what to do, per family of OS error (errno), for a one-line message
+_WRITABLE = "give a writable folder (--out DIR) or copy the study folder somewhere writable"
+_IN_THE_WAY = "a file is in the way where a folder is needed; give a path that is not a file " \
+              "or below one"
+_FULL = "free space there or use a folder on another disk (--out DIR), then run the same " \
+        "command again"
+_OS_ADVICE = {
+    errno.EACCES: f"permission denied; {_WRITABLE}",
+    errno.EPERM: f"not permitted there; {_WRITABLE}",
+    errno.EROFS: f"the file system is read-only; {_WRITABLE}",
+    errno.ENOSPC: f"the disk is full; {_FULL}",
+    errno.EDQUOT: f"the disk quota is used up; {_FULL}",
+    errno.EEXIST: _IN_THE_WAY,
+    errno.ENOTDIR: _IN_THE_WAY,
+    errno.EISDIR: "a folder is in the way where a file is needed",
+    errno.ENAMETOOLONG: "a name is too long for this file system; use a shorter study name, "
+                        "data.label or folder",
+    errno.ENOENT: "no such file or folder",
+}
+# the temporary files rotsweep writes before a rename (".NAME.RANDOM.tmp", "NAME.RANDOM.tmp")
+_TEMP = re.compile(r".*\.[0-9a-z_]{6,}\.tmp")
+
+
+def os_error_line(err: OSError, where: object = None) -> str:
+    """An OS error as one line: the path (the folder, for a temporary file of rotsweep's own;
+    ``where``, the folder the command writes, when the error names none, as a write to an open
+    file does), what happened and what to do (study/cli.py ``main`` prints it and exits 2).
+
+    >>> os_error_line(OSError(28, "No space left on device", "/d/s/.report.k2j4x9.tmp"))
+    '/d/s: the disk is full; free space there or use a folder on another disk (--out DIR), \
+then run the same command again'
+    """
+    path = str(err.filename if err.filename is not None else where or "")
+    if _TEMP.fullmatch(path.rsplit("/", 1)[-1]):
+        path = path.rsplit("/", 1)[0]
+    if err.filename2 is not None:
+        path = f"{path} -> {err.filename2}"
+    advice = _OS_ADVICE.get(err.errno or 0)
+    what = advice or f"{err.strerror or type(err).__name__}"
+    return f"{path}: {what}" if path else what

@@ -71,15 +71,30 @@ class Planned:
     axes: Mapping[str, Any] | None
 
 
-def pending(study: StudyConfig, book: TrialBook) -> list[Planned]:
-    """The trials of ``study`` that still need a run, given what ``book`` recorded."""
+def pending(study: StudyConfig, book: TrialBook, states: Mapping[str, str] | None = None
+            ) -> list[Planned]:
+    """The trials of ``study`` that still need a run.
+
+    Args:
+        study: the study.
+        book: its trial book (an Optuna trial's recorded axes are run again as they were).
+        states: every planned trial's verdict from the data in storage
+            (study/completeness.py ``trial_states``: a trial runs unless FINISHED or STOPPED);
+            without it, the book's statuses alone decide (an older caller).
+    """
     ids = plan_ids(study)
+
+    def done(tid: str) -> bool:
+        if states is not None:
+            return states.get(tid) in DONE
+        return book.trials.get(tid, TrialRecord(tid)).status in DONE
+
     if study.keys.search.algorithm != "optuna":
         return [Planned(tid, point) for tid, point in zip(ids, study.grid(), strict=True)
-                if book.trials.get(tid, TrialRecord(tid)).status not in DONE]
-    rerun = [Planned(tid, dict(book.trials[tid].axes)) for tid in ids
-             if tid in book.trials and book.trials[tid].status not in DONE]
-    return rerun + [Planned(tid, None) for tid in ids if tid not in book.trials]
+                if not done(tid)]
+    recorded = [tid for tid in ids if tid in book.trials and book.trials[tid].axes]
+    rerun = [Planned(tid, dict(book.trials[tid].axes)) for tid in recorded if not done(tid)]
+    return rerun + [Planned(tid, None) for tid in ids if tid not in recorded and not done(tid)]
 
 
 def batches(items: Sequence[Planned], size: int) -> list[list[Planned]]:

@@ -21,6 +21,7 @@ from typing import Any
 from ray import tune
 
 from study.book import TrialBook, axes_text, tune_status
+from study.completeness import check_data, done_numbers, expected_rows
 from study.messages import clip, error_message, rate_and_eta
 from study.messages import last_line as last_line  # study/tracking.py imports it from here
 from study.metrics import final_result_keys
@@ -115,7 +116,9 @@ class ProgressCallback(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         getattr(self, "_started", set()).add(trial.trial_id)
         axes = dict((trial.config or {}).get("axes", {}))
-        self.book.record(trial.trial_id, status="RUNNING", axes=axes)
+        rec = self.book.record(trial.trial_id, status="RUNNING", axes=axes)
+        if not rec.expected and "base" in (trial.config or {}):
+            rec.expected = trial_expectation(trial.config)
         self._save()
         self._line(f"started {self._label(trial)}")
 
@@ -162,18 +165,27 @@ class ProgressCallback(tune.Callback):
         self._save()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        """Every trial's last state goes into the book. A trial this launch started and did not
-        see end was interrupted (on Ctrl-C Tune stops running trials on its way out, as
-        TERMINATED, without telling callbacks); one it never started keeps Tune's status (a
-        finished experiment restored again runs no step at all)."""
+        """Every trial's last state goes into the book, from the data where Tune did not say
+        (on Ctrl-C Tune stops running trials on its way out, as TERMINATED, without telling
+        callbacks, and marks the trials it never started TERMINATED too): a trial whose done
+        record and rows are in storage finished (also during the shutdown), one started and
+        not ended was interrupted, one never started stays as it was (not started)."""
         ended, started = getattr(self, "_ended", set()), getattr(self, "_started", set())
-        for trial in trials:
-            if trial.trial_id in ended:
-                continue
-            status = ("INTERRUPTED" if trial.trial_id in started
-                      else tune_status(trial.status, trial.last_result))
-            if self.book.record(trial.trial_id).status != status:
-                self._finish(trial, status)
+        left = [t for t in trials if t.trial_id not in ended]
+        try:
+            data = check_data(self.storage, [t.trial_id for t in left], self.book).trials
+        except (OSError, ValueError):  # storage unreadable now: the next launch checks
+            data = {}
+        for trial in left:
+            tid = trial.trial_id
+            rec = self.book.trials.get(tid)
+            if tid in data and data[tid].complete:
+                self.book.record(tid, status="FINISHED", error=None,
+                                 **done_numbers(self.book, tid))
+            elif trial.status == "ERROR":
+                self._finish(trial, "FAILED")
+            elif tid in started or (rec is not None and rec.status == "RUNNING"):
+                self.book.record(tid, status="INTERRUPTED")
         self.book.save(ended=True)
 
 
@@ -187,3 +199,14 @@ def trial_error(trial: Any) -> str | None:
     except Exception:  # storage unreachable: the status still says FAILED
         return None
     return clip(str(text)) if text else None
+
+
+def trial_expectation(config: dict[str, Any]) -> dict[str, int | None]:
+    """The rows a trial of Tune ``config`` must write (study/completeness.py), ``{}`` when its
+    config cannot be built here (the trial itself reports why)."""
+    from trainables.tune import trial_config
+
+    try:
+        return expected_rows(trial_config(config))
+    except Exception:  # a config error fails the trial with its own message
+        return {}

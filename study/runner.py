@@ -51,6 +51,14 @@ from study.cluster import (
     start_ray,
 )
 from study.compaction import finish_storage
+from study.completeness import (
+    check_data,
+    expected_rows,
+    forget_done,
+    set_damaged_aside,
+    settle,
+    trial_states,
+)
 from study.config import StudyConfig
 from study.hog import hog_jobs, run_hog_job
 from study.meta import check_component, check_continues, is_local, layout, write_meta
@@ -58,13 +66,17 @@ from study.orientation import orientation_jobs, run_orientation_job
 from study.plan import (
     BATCH_SIZE,
     pending,
+    plan_ids,
 )
 from study.progress import LaunchClock, error_message
+from study.reaper import start_reaper
+from study.run_ids import follow_run_ids
 from study.tracking import Tracker, default_tracking_uri
 from study.tuning import quiet_tune as quiet_tune  # bench/overhead.py imports it from here
 from study.tuning import run_batches
 from study.tuning import tune_env as tune_env
 from trainables.config import to_dict
+from trainables.trial import meta_pick, trial_meta
 from trainables.tune import trial_config
 
 MLFLOW_STATUS = {"FINISHED": "FINISHED", "STOPPED": "FINISHED", "FAILED": "FAILED"}
@@ -123,6 +135,11 @@ class StudyResult:
     @property
     def n_finished(self) -> int:
         return self.counts.get("FINISHED", 0)
+
+    @property
+    def n_left(self) -> int:
+        """Trials that ``--resume`` would run: interrupted (or incomplete) and never started."""
+        return sum(self.counts.get(s, 0) for s in ("INTERRUPTED", "RUNNING", "NOT_STARTED"))
 
 
 def run_hog(study: StudyConfig, storage: str) -> list[Any]:
@@ -195,21 +212,30 @@ def run_study(study: StudyConfig, opts: RunOptions, stream: Any = None) -> Study
 
 @contextlib.contextmanager
 def exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM (``kill PID``) ends the launch through its ``finally`` blocks, which write the
-    ``trials`` table and release the claim (Python's default would stop the process on the
-    spot). Ray installs the same once it is up. Only in the main thread, where signals go."""
+    """SIGTERM (``kill PID``) ends the launch as Ctrl-C does (:func:`sigterm_as_sigint`),
+    through its ``finally`` blocks, which write the ``trials`` table and release the claim
+    (Python's default would stop the process on the spot). Only in the main thread, where
+    signals go; the handler before the launch is put back after it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    before = signal.signal(signal.SIGTERM, stop)
+    before = signal.signal(signal.SIGTERM, sigterm_as_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def sigterm_as_sigint(signum: int, frame: Any) -> None:
+    """SIGTERM handled as SIGINT: while Tune runs, its SIGINT handler (the running trials
+    stop, the launch ends with them marked interrupted; a second signal stops at once), else
+    the launch's ``finally`` blocks through :class:`SystemExit`. ``ray.init`` installs its own
+    SIGTERM handler (``sys.exit``), so :func:`run_claimed` installs this one again after it."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)
+        return
+    raise SystemExit(128 + signum)
 
 
 def owned_places(out: str, storage: str) -> list[str]:
@@ -227,7 +253,12 @@ def run_claimed(study: StudyConfig, opts: RunOptions, storage: str, uri: str, la
     paths = layout(storage)
     check_continues(study, storage, opts.resume)
     env = quiet_tune(opts.verbose)
+    ray_here = not opts.address and not ray.is_initialized()
     start_ray(opts.address, opts.num_cpus, env)
+    if ray_here:  # its agents would outlive a killed driver by a minute (study/reaper.py)
+        start_reaper()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, sigterm_as_sigint)  # ray.init replaced it
     warnings = [w for w in [check_resources(
         {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu},
         local=not opts.address)] if w]
@@ -237,10 +268,13 @@ def run_claimed(study: StudyConfig, opts: RunOptions, storage: str, uri: str, la
     write_meta(study, opts.out, storage)
     book = TrialBook.load(storage)
     book.start_launch(launch)
+    states = plan_from_data(study, storage, book)
     book.save()
-    todo = pending(study, book)
+    todo = pending(study, book, states)
+    # the store is made, and the parent run opened, on the tracker's worker thread while Tune
+    # starts the first trials (study/tracking_queue.py)
     tracker = Tracker.shared(uri, study.name, paths["runs_root"], fresh=True,
-                             resuming=opts.resume)
+                             resuming=opts.resume, background=True)
     tracker.start_parent(f"{study.name} launch", {"study.source": study.source,
                                                   "study.n_trials": study.n_trials()}, storage)
     hog_refs = run_hog(study, storage)
@@ -251,22 +285,68 @@ def run_claimed(study: StudyConfig, opts: RunOptions, storage: str, uri: str, la
     finally:  # even when Tune itself fails: the table of what ran, and no run left RUNNING
         book = finish_launch(study, storage, tracker)
         storage_note = finish_storage(storage, book)
-    counts = book.counts()
+    counts = launch_counts(study, storage, book)
     return StudyResult(
-        n_trials=len(book.trials), counts=counts, wall_s=time.time() - start,
+        n_trials=study.n_trials(), counts=counts, wall_s=time.time() - start,
         results_root=paths["results_root"], tracking_uri=uri, mlflow_note=tracker.summary(),
         storage_note=storage_note,
         errors={t: r.error or "error" for t, r in book.trials.items() if r.status == "FAILED"},
         warnings=warnings)
 
 
+def plan_from_data(study: StudyConfig, storage: str, book: TrialBook,
+                   stream: Any = None) -> dict[str, str]:
+    """Before a launch plans: every planned trial's verdict from the data in storage
+    (study/completeness.py). Damaged table files are set aside (one line each), done records
+    of trials whose rows are missing are deleted (so they run again instead of replaying), the
+    rows each grid trial must write are recorded, and the book is made to agree."""
+    ids = plan_ids(study)
+    if study.keys.search.algorithm != "optuna":  # an Optuna trial's, when it starts
+        for tid, point in zip(ids, study.grid(), strict=True):
+            rec = book.trials.get(tid)
+            book.record(tid, axes=dict(rec.axes) if rec is not None and rec.axes
+                        else dict(point), expected=expected_rows(study.trial(point)))
+    data = check_data(storage, ids, book)
+    if data.damaged:
+        for line in set_damaged_aside(storage, data):
+            print(line, file=stream or sys.stdout, flush=True)
+        data = check_data(storage, ids, book)
+    forget_done(storage, data)
+    settle(book, data)
+    return trial_states(book, data)
+
+
+def launch_counts(study: StudyConfig, storage: str, book: TrialBook) -> dict[str, int]:
+    """The closing line's counts: every planned trial's verdict from the data (the book's
+    statuses when storage cannot be read now)."""
+    try:
+        states = trial_states(book, check_data(storage, plan_ids(study), book))
+    except (OSError, ValueError):
+        return book.counts()
+    counts: dict[str, int] = {}
+    for state in states.values():
+        state = "INTERRUPTED" if state == "INCOMPLETE" else state
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
 def finish_launch(study: StudyConfig, storage: str, tracker: Tracker) -> TrialBook:
-    """Write the ``trials`` table from the book, end the MLflow runs; returns the book."""
+    """Make the book agree with the data, write the ``trials`` table from it, end the MLflow
+    runs; returns the book."""
     book = TrialBook.load(storage)
+    with contextlib.suppress(OSError, ValueError):  # unreadable now: the next launch checks
+        settle(book, check_data(storage, plan_ids(study), book))
+    # the launch ends here, however it ran: also one with nothing left to run, whose Tune
+    # callbacks never saved the book (status then says "last launch ended", not "killed")
+    book.save(ended=True)
     statuses = {tid: MLFLOW_STATUS.get(rec.status, "KILLED") for tid, rec in book.trials.items()}
     tracker.reconcile(statuses)
+    try:  # a rebuilt store made the runs again under new ids: the tables follow them
+        follow_run_ids(storage, bool(getattr(tracker, "store_new", False)))
+    except (OSError, ValueError) as err:  # the next launch tries again (its marker stays)
+        print(f"  note: MLflow run ids in the tables not updated ({err})", file=sys.stderr)
     counts = book.counts()
-    stopped_short = counts.get("INTERRUPTED", 0) + counts.get("RUNNING", 0)
+    stopped_short = sum(counts.get(s, 0) for s in ("INTERRUPTED", "RUNNING", "PENDING"))
     failed_all = bool(book.trials) and counts.get("FAILED", 0) == len(book.trials)
     tracker.end_parent("KILLED" if stopped_short else "FAILED" if failed_all else "FINISHED")
     write_trials_table(book, study, layout(storage))
@@ -280,7 +360,8 @@ def trials_rows(book: TrialBook, study: StudyConfig, paths: dict[str, str]
     rows = []
     for rec in book.trials.values():
         cfg = trial_config({"base": base, "axes": rec.axes})
-        rows.append({"study": study.name, "dataset": cfg.data.tag, "trial_id": rec.trial_id,
+        # the trial's columns (dataset, backbone, pretext, pretraining, train angles, seed)
+        rows.append({**meta_pick(trial_meta(cfg, rec.trial_id), "trials"),
                      "status": rec.status, "error": rec.error if rec.status == "FAILED" else None,
                      "config_json": json.dumps(to_dict(cfg), sort_keys=True),
                      "mlflow_run_id": run_id_of(paths["runs_root"], rec),
@@ -307,15 +388,15 @@ def print_result(res: StudyResult, stream: Any = None) -> None:
     """The closing lines of ``rotsweep run`` (to ``sys.stdout`` as it is at call time)."""
     stream = stream or sys.stdout
     c = res.counts
-    extra = "".join(f", {c[s]} {s.lower()}" for s in ("STOPPED", "INTERRUPTED", "RUNNING")
-                    if c.get(s))
+    extra = "".join(f", {c[s]} {s.lower().replace('_', ' ')}"
+                    for s in ("STOPPED", "INTERRUPTED", "RUNNING", "NOT_STARTED") if c.get(s))
     print(f"{res.n_finished}/{res.n_trials} trials finished, {res.n_failed} failed{extra}; "
           f"tables in {res.results_root}", file=stream)
     for trial_id, err in res.errors.items():
         print(f"  FAILED {trial_id}: {error_message(err)}", file=stream)
     for warning in res.warnings:
         print(f"  warning: {warning}", file=stream)
-    if c.get("INTERRUPTED") or c.get("RUNNING"):
+    if c.get("INTERRUPTED") or c.get("RUNNING") or c.get("NOT_STARTED"):
         print("  interrupted: continue with the same command and --resume", file=stream)
     if res.storage_note:
         print(res.storage_note, file=stream)

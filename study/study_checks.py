@@ -29,29 +29,63 @@ def grid_points(axes: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, combo, strict=True))
 
 
-def angle_axes(axes: Any, angle_keys: set[str], notes: list[str]) -> Any:
+def angle_axes(axes: Any, angle_keys: set[str] | None, notes: list[str],
+               problems: list[str] | None = None) -> Any:
     """Axes over angle sets written as single angles, made explicit: a flat list
     ``[0, 45, 90]`` or a range ``{start: 0, stop: 360, step: 15}`` on an angle-set key is one
-    angle per trial (``[[0], [45], [90]]``); each such axis adds a line to ``notes``."""
+    angle per trial (``[[0], [45], [90]]``); each such axis adds a line to ``notes``.
+
+    Args:
+        axes: the study's ``axes`` as written.
+        angle_keys: the trial keys that hold angle sets; ``None`` when the base trial could
+            not be built (then no key is made explicit, but every range is still checked).
+        notes: collects one line per axis made explicit.
+        problems: collects one line per range that is not one (e.g. ``axes.K.step: 0 must be
+            > 0``), named at its key, so the axis is not also called "not a list"
+            (:func:`axis_problems`).
+    """
     if not isinstance(axes, Mapping):
         return axes
     out = dict(axes)
     for key, values in axes.items():
-        if key not in angle_keys:
-            continue
-        if isinstance(values, Mapping):
-            angles = parse_angles(values, f"axes.{key}", [])
-            if angles is None:
-                continue  # the axis check reports it
+        if is_range(values):
+            found: list[str] = []
+            angles = parse_angles(values, f"axes.{key}", found)
+            if problems is not None:
+                problems.extend(found)
+            if angles is None or angle_keys is None or key not in angle_keys:
+                continue  # reported here, or by axis_problems
             out[key] = [[a] for a in angles]
             form = "a range"
-        elif is_scalar_angle_list(values):
+        elif angle_keys is not None and key in angle_keys and is_scalar_angle_list(values):
             out[key] = [[v] for v in values]
             form = f"{values}" if len(values) <= 6 else "a flat list"
         else:
             continue
         notes.append(f"axes.{key}: {form} taken as one angle per trial ({len(out[key])} "
                      f"trials); write a list of lists, e.g. [[0, 90], [0, 45]], for angle sets")
+    return out
+
+
+def is_range(value: Any) -> bool:
+    """A mapping written as a range: keys among ``start``, ``stop``, ``step`` only."""
+    return isinstance(value, Mapping) and bool(value) and set(value) <= {"start", "stop", "step"}
+
+
+def axis_problems(axes: Mapping[str, Any], trial_built: bool) -> list[str]:
+    """Axes that are not a non-empty list of values, once :func:`angle_axes` made angle ranges
+    explicit. A range left as a mapping was either reported by :func:`angle_axes` (a bad range),
+    or is on a key that takes no angles, which is said only when the base trial was built (a
+    typo elsewhere must not make a valid range axis look wrong)."""
+    out = []
+    for dotted, values in axes.items():
+        if is_range(values):
+            if trial_built and parse_angles(values, dotted, []) is not None:
+                out.append(f"axes.{dotted}: a range {{start, stop, step}} is one angle per "
+                           "trial only on an angle-set key (e.g. pretext.params.angles); "
+                           "expected a non-empty list of values")
+        elif not isinstance(values, list) or not values:
+            out.append(f"axes.{dotted}: expected a non-empty list of values")
     return out
 
 

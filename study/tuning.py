@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +22,6 @@ from study.progress import LaunchClock, ProgressCallback
 from study.search import build_scheduler
 from study.tracking import MlflowCallback
 from trainables.config import to_dict
-from trainables.tune import rotsweep_trainable
 
 Trainable = Callable[[dict[str, Any]], None]
 
@@ -31,6 +31,10 @@ def build_tuner(study: StudyConfig, storage: str, uri: str, batch: list[Planned]
                 verbose: bool = False) -> tune.Tuner:
     """A new Tune experiment ``name`` for the trials of ``batch`` (see study/plan.py), run by
     ``trainable`` (default: the rotsweep trial)."""
+    # the trial code (torch, matplotlib) is imported here, once Ray and the MLflow thread
+    # started, not when the driver starts
+    from trainables.tune import rotsweep_trainable
+
     paths = layout(storage)
     resources = tune.with_resources(
         trainable or rotsweep_trainable,
@@ -83,7 +87,7 @@ def run_batches(study: StudyConfig, storage: str, uri: str, todo: list[Planned],
     tune_root = layout(storage)["tune_root"]
     for k, batch in enumerate(batches(todo, batch_size)):
         name = f"launch-{launch:03d}-batch-{k:05d}"
-        with pending_trials(study, batch):
+        with pending_trials(study, batch), sigint_restored():
             grid = build_tuner(study, storage, uri, batch, name, clock, trainable, verbose).fit()
         book = TrialBook.load(storage)
         ended = sum(book.trials.get(p.trial_id, TrialRecord(p.trial_id)).status in TERMINAL
@@ -94,6 +98,24 @@ def run_batches(study: StudyConfig, storage: str, uri: str, todo: list[Planned],
             return
         remove_folder(inside(tune_root, name))
         clock = LaunchClock(clock.started, clock.todo, clock.ended + ended)
+
+
+@contextlib.contextmanager
+def sigint_restored() -> Iterator[None]:
+    """Put back the SIGINT handler of before a Tune run after it: Tune installs its own (stop
+    the running trials) and leaves it after the run, where a Ctrl-C between batches, during
+    the launch's MLflow completion or its compaction would only set an event nobody reads."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def remove_folder(target: str) -> None:
@@ -136,7 +158,28 @@ def quiet_tune(verbose: bool) -> dict[str, str]:
         logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
         if _DROP_INCOMPLETE not in logging.getLogger("ray.tune.tune").filters:
             logging.getLogger("ray.tune.tune").addFilter(_DROP_INCOMPLETE)
+    if _OWN_ADVICE not in logging.getLogger("ray.tune.tune").filters:  # verbose or not
+        logging.getLogger("ray.tune.tune").addFilter(_OWN_ADVICE)
     return {key: os.environ[key] for key in env}
+
+
+class _OwnAdvice(logging.Filter):
+    """Ray Tune's advice on Ctrl-C (ray/tune/tune.py: "Resume experiment with:
+    Tuner.restore(...)", and the checkpoint talk of its SIGINT handler) contradicts rotsweep's
+    (``continue with the same command and --resume``, study/runner.py ``print_result``): the
+    first is dropped, the second said in rotsweep's words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        if text.startswith("Stop signal received"):  # Ray's handler would add its job-id noise
+            print("stopping: the running trials end here and keep their state; a second "
+                  "Ctrl-C stops at once", file=sys.stderr, flush=True)
+            return False
+        return not text.startswith(("Experiment has been interrupted",
+                                    "Training has been interrupted"))
+
+
+_OWN_ADVICE = _OwnAdvice()
 
 
 class _DropIncomplete(logging.Filter):

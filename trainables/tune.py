@@ -36,8 +36,9 @@ from ray import tune
 from rotsweep.storage import exists, join, read_bytes, resolve, write_bytes
 from rotsweep.tables import write_part
 from trainables.config import TrialConfig, config_hash
+from trainables.models.init import load_tensors
 from trainables.spec import build_trial
-from trainables.storage import load_torch, save_torch
+from trainables.storage import save_torch
 from trainables.train import TrainState, resolve_device
 from trainables.trial import TrialContext, meta_pick, run_trial, trial_meta
 
@@ -87,7 +88,8 @@ def load_state(state_file: str, cfg: TrialConfig) -> TrainState | None:
     belongs to another config)."""
     if not exists(state_file):
         return None
-    blob = load_torch(state_file)
+    # through the checkpoint wrapper: a crafted file is refused naming it and its global
+    blob = load_tensors(read_bytes(state_file), state_file, "trial state file")
     if blob.get("config_hash") != config_hash(cfg):
         return None
     return TrainState(**blob["state"])

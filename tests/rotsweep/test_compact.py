@@ -157,7 +157,10 @@ def test_small_compacted_files_are_merged_by_the_next_launch(tmp_path: Path) -> 
         write_part(tmp_path, "pretext", epochs(f"t{k}", "a"), key=f"t{k}")
     compact_results(tmp_path)
     folder_a = [p.name for p in (tmp_path / "pretext" / "study=s" / "dataset=a").iterdir()]
-    assert sorted(n.split("-")[0] for n in folder_a) == ["_compacted", "compact"]
+    # one compacted file, its key list (a retired file's list goes with it), the marker
+    assert sorted(n.split("-")[0] for n in folder_a) == ["_compact", "_compacted", "compact"]
+    (data,) = (n for n in folder_a if n.startswith("compact-"))
+    assert f"_{data}.keys.json" in folder_a
     assert len(read_table(tmp_path, "pretext")) == 18
 
 

@@ -193,3 +193,57 @@ def test_a_grid_point_that_no_single_axis_value_breaks_is_still_checked(tmp_path
     assert [p.split(": ", 1)[1] for p in err.value.problems] == [
         "axes (data.image_size=16, model.backbone=alexnet_bn): model.backbone 'alexnet_bn' "
         "needs data.image_size >= 31, got 16"]
+
+
+RANGE = {"start": 0, "stop": 135, "step": 45}
+
+
+def problems_of(tmp_path: Path, raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_study(write(tmp_path, raw))
+    return [p.split(": ", 1)[1] for p in caught.value.problems]
+
+
+def test_a_range_axis_with_one_typo_elsewhere_gives_exactly_one_line(tmp_path: Path) -> None:
+    """Issue 21 item 2: a valid range axis is never reported, whatever else is wrong."""
+    raw = {"name": "r", "axes": {"pretext.params.angles": RANGE}, "train": {"epoch": 3}}
+    problems = problems_of(tmp_path, raw)
+    assert len(problems) == 1 and problems[0].startswith(
+        "train: unknown key 'epoch' (did you mean 'epochs'?)"), problems
+    raw["train"] = {"epochs": 3}
+    study = load_study(write(tmp_path, raw))
+    assert study.keys.axes["pretext.params.angles"] == [[0.0], [45.0], [90.0]]
+
+
+@pytest.mark.parametrize("where", ["axes.pretext.params.angles", "axes.seed",
+                                   "saliency.eval_angles"])
+@pytest.mark.parametrize("typo", [False, True])
+def test_a_step_of_zero_is_named_at_its_key_wherever_a_range_appears(
+        tmp_path: Path, where: str, typo: bool) -> None:
+    zero = {**RANGE, "step": 0}
+    raw: dict = {"name": "r", "train": {"epoch": 3} if typo else {"epochs": 1}}
+    if where.startswith("axes."):
+        raw["axes"] = {where.removeprefix("axes."): zero}
+    else:
+        raw["saliency"] = {"eval_angles": zero}
+    problems = problems_of(tmp_path, raw)
+    assert f"{where}.step: 0 must be > 0" in problems
+    assert len(problems) == 1 + typo, problems  # the typo, and nothing about lists
+
+
+def test_a_range_on_a_key_without_angles_says_so(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, {"name": "r", "axes": {"seed": RANGE}})
+    assert problems == ["axes.seed: a range {start, stop, step} is one angle per trial only on "
+                        "an angle-set key (e.g. pretext.params.angles); expected a non-empty "
+                        "list of values"]
+
+
+def test_validate_prints_exactly_one_error_line_for_a_range_study_with_one_typo(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from study.cli import main
+
+    path = write(tmp_path, {"name": "r", "axes": {"pretext.params.angles": RANGE},
+                            "train": {"epoch": 3}})
+    assert main(["validate", str(path), "--no-data"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown key 'epoch'" in err[0], err

@@ -71,7 +71,8 @@ def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
     status = subprocess.run([*ROTSWEEP, "status", str(out)], cwd=REPO, capture_output=True,
                             text=True)
     assert status.returncode == 4, status.stdout  # interrupted
-    assert "driver gone" in status.stdout and "continue with --resume" in status.stdout
+    assert "no launch running (killed: pid" in status.stdout
+    assert "continue with the same command and --resume" in status.stdout
     # the killed driver's claim is stale: a plain launch is told to resume, --resume takes it
     killed = json.loads((out / "claim.json").read_text())
     assert killed["pid"] == first.pid

@@ -54,11 +54,27 @@ def make_study(folder: Path, storage: Path, statuses: dict[int, str] | None = No
         extra = {"epoch": 2, "failures": 1} if status == "RUNNING" else {}
         if status == "FAILED":
             extra = {"failures": 2, "error": "Traceback ...\nValueError: loss is nan\n"}
-        book.record(tid(i), status=status, axes={"seed": i}, **extra)
+        book.record(tid(i), status=status, axes={"seed": i}, expected=EXPECTED, **extra)
+        if status == "FINISHED":
+            finish_data(storage, tid(i))
     book.save(ended=True)
-    write_part(storage / "results", "pretext",
-               [{"study": "demo", "dataset": "synthetic", "trial_id": tid(0), "epoch": e}
-                for e in (1, 2)], key=tid(0))
+
+
+#: the rows each hand-made trial must write (study/completeness.py ``expected_rows``)
+EXPECTED = {"pretext": 2, "saliency": 3}
+
+
+def finish_data(storage: Path, trial_id: str) -> None:
+    """What a finished trial leaves in storage: its done record, 2 pretext and 3 saliency
+    rows."""
+    (storage / "done").mkdir(exist_ok=True)
+    (storage / "done" / f"{trial_id}.json").write_text(json.dumps({"result": {"wall_s": 1.5}}))
+    key = {"study": "demo", "dataset": "synthetic", "trial_id": trial_id}
+    write_part(storage / "results", "pretext", [{**key, "epoch": e} for e in (1, 2)],
+               key=trial_id)
+    write_part(storage / "results", "saliency",
+               [{**key, "eval_angle": a, "image_id": "i0"} for a in (0.0, 90.0, 180.0)],
+               key=trial_id)
 
 
 def dead_pid() -> int:
@@ -88,7 +104,8 @@ def test_killed_driver_is_interrupted(tmp_path: Path, capsys: pytest.CaptureFixt
     (tmp_path / "out" / "claim.json").write_bytes(holder.to_bytes())
     assert main(["status", str(tmp_path / "out")]) == INTERRUPTED
     text = capsys.readouterr().out
-    assert "driver gone" in text and "continue with --resume" in text
+    assert "no launch running (killed: pid" in text
+    assert "interrupted: continue with the same command and --resume" in text  # as `run` says
     assert "interrupted 1" in text and f"  INTERRUPTED {tid(1)} (seed=1) epoch 2" in text
 
 
@@ -130,8 +147,11 @@ def test_a_copied_folder_reports_its_own_data(tmp_path: Path) -> None:
                storage_ref=str(tmp_path / "a"))  # an absolute path, as older folders have
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     book = TrialBook.load(str(tmp_path / "b"))
-    book.record(tid(1), status="FINISHED")
+    book.record(tid(1), status="FINISHED", expected=EXPECTED)
     book.save(ended=True)
+    # the book alone does not make a trial finished: its data does
+    assert "finished 1," in study_status(tmp_path / "b")
+    finish_data(tmp_path / "b", tid(1))
     assert "finished 2," in study_status(tmp_path / "b")
     assert "finished 1," in study_status(tmp_path / "a")
     # a storage beside the study folder, named relative to it, moved together with it

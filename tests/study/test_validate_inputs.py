@@ -172,3 +172,61 @@ def test_run_refuses_a_missing_weights_file_before_ray_starts(
     code = main(["run", str(study(tmp_path, model=model)), "--out", str(tmp_path / "out")])
     assert code == 2 and "model.weights: cannot read" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing started, nothing written
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("error:")]
+
+
+def test_run_refuses_missing_data_before_ray_starts_with_validates_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18 item 2: `run` checks every axis value's data as `validate` does, same lines,
+    exit 2, and nothing is written (no study folder, no tune/, no trial rows)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROTSWEEP_DATA", raising=False)
+    write_pairs(tmp_path / "kvasir", n=4)
+    axis = [{"name": "kvasir_seg", "root": "kvasir"}, {"name": "lung_mask", "root": "lungs"},
+            {"name": "kvasir_seg", "root": "gone", "label": "gone"}]
+    path = study(tmp_path, axes={"data": axis}, data={"image_size": 32, "n_eval": 1})
+    code, out = validate(path, capsys)
+    expected = error_lines(out)
+    assert code == 2 and len(expected) == 2, out
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert error_lines(capsys.readouterr().err) == expected
+    assert not (tmp_path / "out").exists()  # Ray never started: no tune/, no tables
+
+
+def test_rotsweep_data_is_the_default_home_and_no_count_precedes_a_missing_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21 item 3: relative roots are read from $ROTSWEEP_DATA in a study file that does
+    not mention it; a missing folder prints no "0 usable items"; `data check --root` resolves
+    the same way."""
+    monkeypatch.chdir(tmp_path)
+    write_pairs(tmp_path / "home" / "kv", n=4)
+    path = study(tmp_path, data={"name": "kvasir_seg", "root": "kv", "image_size": 32,
+                                 "n_eval": 1})
+    monkeypatch.delenv("ROTSWEEP_DATA", raising=False)
+    code, out = validate(path, capsys)
+    assert code == 2 and "usable item" not in out  # the folder is missing: no count
+    assert f"{tmp_path}/kv: no such folder" in out
+    assert "--set data.home=DIR or ROTSWEEP_DATA=DIR" in out
+    monkeypatch.setenv("ROTSWEEP_DATA", str(tmp_path / "home"))
+    code, out = validate(path, capsys)
+    assert code == 0 and f"kvasir_seg at {tmp_path}/home/kv: 4 usable items" in out, out
+    assert main(["data", "check", "kvasir_seg", "--root", "kv", "--set",
+                 "data.image_size=32"]) == 0
+    assert f"kvasir_seg at {tmp_path}/home/kv: 4 usable items" in capsys.readouterr().out
+    monkeypatch.delenv("ROTSWEEP_DATA")
+    assert main(["data", "check", "kvasir_seg", "--root", "kv"]) == 1
+    out = capsys.readouterr().out
+    assert "usable item" not in out and "could not be read" in out
+    assert "ROTSWEEP_DATA=DIR" in out and "--set data.home=DIR" in out
+    # a study file that sets data.home keeps it
+    path = study(tmp_path, data={"name": "kvasir_seg", "root": "kv", "home": "elsewhere",
+                                 "image_size": 32, "n_eval": 1})
+    monkeypatch.setenv("ROTSWEEP_DATA", str(tmp_path / "home"))
+    code, out = validate(path, capsys)
+    assert code == 2 and f"{tmp_path}/elsewhere/kv: no such folder" in out
+    assert "after removing data.home from the study file" in out

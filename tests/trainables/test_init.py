@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -197,3 +198,54 @@ def test_crafted_cached_checkpoint_is_refused_and_runs_nothing(resnet18, tiny,
                                          r"it names (io|builtins)\.open"):
         checkpoints.load_pretrained(str(tmp_path / "cache"), cfg)
     assert not target.exists()
+
+
+class CraftedState:
+    """A class global that a trial's state file must never name."""
+
+
+@pytest.mark.parametrize("payload", ["class", "callable"])
+def test_every_wording_of_a_refusal_names_the_global_never_the_advice(
+        tmp_path: Path, payload: str) -> None:
+    """torch words a refused global differently by kind (2.14: "Unsupported global: GLOBAL
+    m.C was not an allowed global" for a class, "unsupported GLOBAL posix.system whose module
+    posix is blocked" for a blocked module); both, and a wording torch has not used yet, name
+    the global and never repeat the advice to load with the check off."""
+    from trainables.models.init import load_refusal, load_tensors
+
+    target = tmp_path / "PAYLOAD_RAN"
+    obj = CraftedState() if payload == "class" else Payload(target)
+    path = tmp_path / "state.pt"
+    torch.save({"state": {"epoch": 1, "extra": obj}}, path)
+    with pytest.raises(ValueError) as caught:
+        load_tensors(path.read_bytes(), str(path), "trial state file")
+    text = str(caught.value)
+    assert text.startswith(f"trial state file: {str(path)!r} is not a torch checkpoint")
+    name = (f"{__name__}.CraftedState" if payload == "class" else "builtins.open")
+    assert f"it names {name}, which is not a tensor" in text or (
+        payload == "callable" and "it names io.open" in text), text
+    assert "Re-running" not in text and "weights_only=False" not in text
+    assert "\n" not in text and not target.exists()
+    # a future wording without "GLOBAL": the global is read from the file's own pickle
+    future = RuntimeError("Weights only load failed. Re-running `torch.load` with `weights_only` "
+                          "set to `False` will likely succeed.\nblocked: something")
+    text = load_refusal(future, path.read_bytes())
+    assert "it names " in text and "Re-running" not in text and "weights_only" not in text
+    # and without the file's bytes, the advice line is still never shown
+    assert load_refusal(future) == "RuntimeError: not tensors and plain data"
+
+
+def test_a_trial_state_file_is_read_through_the_wrapper(tmp_path: Path, tiny: Any) -> None:
+    """trainables/tune.py loads its state file through the same wrapper: a crafted one is
+    refused naming the file, and a plain one of another config is ignored."""
+    from trainables.spec import parse_trial as parse
+    from trainables.tune import load_state
+
+    cfg = parse(tiny())
+    path = tmp_path / "state.pt"
+    torch.save({"config_hash": "other", "state": {"extra": CraftedState()}}, path)
+    with pytest.raises(ValueError, match=rf"trial state file: '{path}' is not a torch .*it names "
+                                         r".*CraftedState, which is not a tensor"):
+        load_state(str(path), cfg)
+    torch.save({"config_hash": "other", "state": {}}, path)
+    assert load_state(str(path), cfg) is None

@@ -63,11 +63,14 @@ class CheckReport:
 
     def lines(self) -> list[str]:
         """Human-readable report: a summary line, one line per problem, the ``n_eval``
-        error, then the orientation cues (dark, bright)."""
+        error, then the orientation cues (dark, bright). A dataset that could not be built (a
+        missing folder) gives no count, only its problems."""
         where = f" at {self.root}" if self.root else ""
         head = (f"{self.name}{where}: {self.n_usable} usable item"
                 f"{'' if self.n_usable == 1 else 's'} at "
                 f"{self.image_size}x{self.image_size}")
+        if self.n_items is None and self.problems:  # never built: no count to give
+            head = f"{self.name}{where}: could not be read"
         if self.foreground is not None:
             mean, lo, hi = self.foreground
             head += (f"; mask foreground {100 * mean:.1f}% (min {100 * lo:.1f}%, "

@@ -45,7 +45,9 @@ def dataset_root(cfg: DataConfig) -> Path:
         where = f" (data.root {cfg.root!r}" + (f" in data.home {cfg.home!r})" if cfg.home
                                                 else ")")
         raise DataError([Problem(str(root), f"no such folder{where}; expected the dataset's "
-                                            "folder, e.g. --set data.root=PATH")], cfg.name)
+                                            "folder, e.g. --set data.root=PATH, or for a "
+                                            "relative root --set data.home=DIR or "
+                                            "ROTSWEEP_DATA=DIR")], cfg.name)
     return root
 
 

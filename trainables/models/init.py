@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import io
 import logging
+import pickletools
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,26 +66,83 @@ def read_checkpoint(path: str) -> Any:
         data = read_bytes(path)
     except (FileNotFoundError, OSError) as err:
         raise FileNotFoundError(f"model.weights: cannot read {path!r} ({err})") from None
+    return load_tensors(data, path, "model.weights")
+
+
+def load_tensors(data: bytes, path: str, what: str) -> Any:
+    """``torch.load(weights_only=True)`` of a file's bytes: tensors and plain data only.
+
+    The one wrapper every torch file rotsweep reads goes through (``model.weights``, a trial's
+    state file in trainables/tune.py, a cached checkpoint): a refusal names ``what``, the file
+    and the global a crafted file names, never torch's advice to turn the check off.
+
+    Raises:
+        ValueError: not a torch file, or one that needs arbitrary unpickling.
+    """
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise ValueError(f"model.weights: {path!r} is not a torch checkpoint readable with "
-                         f"weights_only=True ({load_refusal(err)})") from None
+        raise ValueError(f"{what}: {path!r} is not a torch checkpoint readable with "
+                         f"weights_only=True ({load_refusal(err, data)})") from None
 
 
-_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch names the global in its own words, which change between releases (2.6: "Unsupported
+# global: GLOBAL m.f was not an allowed global"; 2.14 also: "unsupported GLOBAL posix.system
+# whose module posix is blocked"): any "GLOBAL <dotted name>", in any case
+_GLOBAL = re.compile(r"\bGLOBAL\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+# what a refusal never repeats: torch's advice to load with the check off
+_ADVICE = re.compile(r"weights_only|re-?running|trust|add_safe_globals|safe_globals",
+                     re.IGNORECASE)
+# modules a plain state dict's pickle names (not the refused global)
+_PLAIN = ("torch", "collections", "_codecs", "builtins", "numpy")
 
 
-def load_refusal(err: Exception) -> str:
+def load_refusal(err: Exception, data: bytes | None = None) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, in one line: the code global a
-    crafted file names, or the error's first line. torch's own message goes on to suggest
-    ``weights_only=False``, which would run that code; it is never repeated."""
+    crafted file names (from torch's message, else read from the file's pickle without running
+    it), or the error's first line. torch's own message goes on to suggest
+    ``weights_only=False``, which would run that code; no line of it that mentions the check
+    or trust is ever repeated."""
     text = str(err)
     found = _GLOBAL.search(text)
-    if found:
-        return (f"{type(err).__name__}: it names {found[1]}, which is not a tensor or plain "
+    name = found[1] if found else pickled_globals(data)
+    if name:
+        return (f"{type(err).__name__}: it names {name}, which is not a tensor or plain "
                 "data; refused, never called")
-    return f"{type(err).__name__}: {(text.splitlines() or [''])[0][:200]}"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if _ADVICE.search(first):
+        first = "not tensors and plain data"
+    return f"{type(err).__name__}: {first[:200]}"
+
+
+def pickled_globals(data: bytes | None) -> str | None:
+    """The first global a torch file's pickle names outside the modules of plain state dicts
+    (``_PLAIN``), read with :mod:`pickletools` (nothing is unpickled); ``None`` if none or the
+    bytes are not a torch zip file or a pickle."""
+    if not data:
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            member = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+            pickled = archive.read(member)
+    except (zipfile.BadZipFile, StopIteration, OSError, KeyError):
+        pickled = data
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(pickled):
+            if op.name == "GLOBAL":
+                name = str(arg).replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                name = f"{strings[-2]}.{strings[-1]}"
+            else:
+                if isinstance(arg, str):
+                    strings.append(arg)
+                continue
+            if not name.startswith(_PLAIN):
+                return name
+    except Exception:  # a truncated or foreign pickle: nothing more to name
+        return None
+    return None
 
 
 def _tensors(obj: Any) -> dict[str, torch.Tensor]:
