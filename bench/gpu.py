@@ -14,6 +14,12 @@ noise count):
   ``engine_vs_captum`` is the ratio.
 * ``pretrain_epoch_s`` / ``pretrain_ips`` — one MoCo-rotation epoch (bf16 autocast,
   channels-last on CUDA) over ``--train-images`` random images.
+* ``rotation_share_of_step`` (issue 20) — the band-limited rotation's share of one MoCo-rotation
+  pre-training step (θ = 45°, so the shears run; ``paper`` augmentation, bf16, batch
+  ``batch``): the seconds spent inside
+  :func:`trainables.band_limited.band_limited_rotation` (synchronised before and after each
+  call) over the seconds of the whole step (forward, backward, optimiser), median of ``steps``
+  steps after a warm-up; ``rotation_ms_per_step`` and ``step_ms`` beside it.
 
 Modes: ``bf16`` = bf16 autocast + channels-last (the trial's CUDA path, ``train.amp``);
 ``tf32`` = float32 with TF32 matmuls and convolutions allowed. On the CPU both run in float32
@@ -40,6 +46,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import best_time
+from trainables import rotation
 from trainables.rotation import apply_fov, rotate
 from trainables.saliency import build_target, saliency_maps
 from trainables.spec import parse_trial
@@ -47,9 +54,12 @@ from trainables.train import pretrain
 from trainables.trial import build_task
 
 FULL = {"backbone": "resnet50", "size": 224, "images": 8, "angles": 8, "samples": 16,
-        "max_batch": 128, "train_images": 512, "batch": 64, "reps": 3}
+        "max_batch": 128, "train_images": 512, "batch": 64, "reps": 3, "steps": 10}
+# the bf16 and tf32 engines draw one map twice; below this correlation they disagree (1.0 on
+# the CPU, where both are float32; bf16 rounding on CUDA, not yet measured, should stay far above)
+MAP_CORR_MIN = 0.9
 QUICK = {"backbone": "resnet18", "size": 32, "images": 2, "angles": 2, "samples": 2,
-         "max_batch": 8, "train_images": 16, "batch": 8, "reps": 1}
+         "max_batch": 8, "train_images": 16, "batch": 8, "reps": 1, "steps": 2}
 
 
 def trial(opts: dict[str, Any], device: torch.device, amp: bool) -> Any:
@@ -113,8 +123,8 @@ def captum_ips(task: Any, cfg: Any, images: torch.Tensor, opts: dict[str, Any],
     except ImportError:
         return None
     crop, amp = cfg.pretext.crop, cfg.train.amp and device.type == "cuda"
-    with torch.no_grad():
-        ref = task.encoder(apply_fov(images, crop)).float()  # N x D
+    with torch.no_grad():  # the engine's reference view: the image through rotate(x, 0)
+        ref = task.encoder(apply_fov(rotate(images, 0.0), crop)).float()  # N x D
     angles = list(cfg.saliency.eval_angles)
     span = (images.amax(dim=(1, 2, 3)) - images.amin(dim=(1, 2, 3)))
 
@@ -159,6 +169,64 @@ def pretrain_epoch(opts: dict[str, Any], device: torch.device) -> tuple[float, f
     return seconds, used / seconds
 
 
+def rotation_share(opts: dict[str, Any], device: torch.device) -> dict[str, float]:
+    """The band-limited rotation's share of one MoCo-rotation step (θ = 45°, bf16, ``paper``
+    augmentation): time inside the rotation over the step's time, medians over steps."""
+    cfg = parse_trial({
+        "data": {"image_size": opts["size"]}, "model": {"backbone": opts["backbone"]},
+        "pretext": {"name": "moco_rotation", "augment": "paper",
+                    "params": {"angles": [45], "queue_size": 4096}},
+        "train": {"device": device.type, "amp": True, "channels_last": True,
+                  "batch_size": opts["batch"]}})
+    torch.manual_seed(0)
+    task = build_task(cfg, device)
+    cuda = device.type == "cuda"
+    if cuda:
+        task.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(task.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(opts["batch"], 3, opts["size"], opts["size"], device=device)
+    g = torch.Generator().manual_seed(0)
+    inner = rotation.band_limited_rotation
+    spent: list[float] = []
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    def timed_rotation(*args: Any, **kwargs: Any) -> torch.Tensor:
+        sync()
+        t = time.perf_counter()
+        out = inner(*args, **kwargs)
+        sync()
+        spent.append(time.perf_counter() - t)
+        return out
+
+    steps, rots = [], []
+    rotation.band_limited_rotation = timed_rotation  # type: ignore[assignment]
+    try:
+        for i in range(opts["steps"] + 1):  # the first step warms up kernels and allocator
+            spent.clear()
+            sync()
+            t = time.perf_counter()
+            with torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+                out = task.step(x, g)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+            task.after_optimizer_step()
+            sync()
+            if i:
+                steps.append(time.perf_counter() - t)
+                rots.append(sum(spent))
+    finally:
+        rotation.band_limited_rotation = inner  # type: ignore[assignment]
+    step_s = sorted(steps)[len(steps) // 2]
+    rot_s = sorted(rots)[len(rots) // 2]
+    return {"rotation_ms_per_step": round(1e3 * rot_s, 2), "step_ms": round(1e3 * step_s, 2),
+            "rotation_share_of_step": round(rot_s / step_s, 4),
+            "rotation_calls_per_step": len(spent)}
+
+
 def run(opts: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Every figure of the benchmark (see the module docstring)."""
     res: dict[str, Any] = {"device": str(device), "backbone": opts["backbone"],
@@ -194,6 +262,7 @@ def run(opts: dict[str, Any], device: torch.device) -> dict[str, Any]:
     set_mode("bf16")
     res["pretrain_epoch_s"], res["pretrain_ips"] = (round(v, 2)
                                                     for v in pretrain_epoch(opts, device))
+    res.update(rotation_share(opts, device))
     if device.type == "cuda":
         res["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     return res
@@ -215,6 +284,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for key, value in res.items():
         print(f"{key:24s} {value}")
     print(json.dumps(res))
+    if not res["bf16_vs_tf32_map_corr"] >= MAP_CORR_MIN:  # two computations of one map
+        print(f"bench/gpu.py: the bf16 and tf32 maps disagree: correlation "
+              f"{res['bf16_vs_tf32_map_corr']} < {MAP_CORR_MIN}", file=sys.stderr)
+        sys.exit(1)
     return res
 
 

@@ -14,7 +14,7 @@ the baseline of the speed ratio). Resamplings:
   upsampling, bicubic rotation at ×2, a Gaussian (σ = 0.5 px) and 2 × 2 averaging. Both
   split the angle into quarter turns and a remainder, as the default does.
 
-    .venv/bin/python bench/rotation.py --quick   # 64 images, RotNet 150 steps at 24 px
+    .venv/bin/python bench/rotation.py --quick   # 64 images, RotNet 300 steps at 32 px
     .venv/bin/python bench/rotation.py           # 128 images, the (64, 3, 224, 224) batch
 
 Speed is CPU time of the process (one thread by default), fastest of ``--reps`` interleaved
@@ -22,12 +22,21 @@ runs: the old rule is the baseline of every ratio. It covers the rotation alone,
 pre-training steps (test_train.py's small tasks at 32 px; MoCo on resnet18 at 224 px without
 ``--quick``), the old rule timed inside the step by switching the library's default mode.
 
+Issue 19 adds (``--parts geometry``, functions in ``bench/geometry.py``): the mask geometries
+measured on a perfect map, the frame-cue detectors on the old and the default field of view,
+and the ringing at hard edges. Issue 20 adds (``--parts speed``) the cheaper exact paths tried
+for the band-limited rotation on the CPU (``PATHS``), each timed against the current one in
+the same run. Every run checks exactness first: ``rotate(x, a + 90) == rot90(rotate(x, a))``
+bit for bit, and every path within :data:`PATH_TOLERANCE` of the current one; a failed check
+exits 1 after the JSON line.
+
 The last line printed is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -44,7 +53,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trainables import rotation
+from bench import geometry
+from trainables import band_limited, rotation
 from trainables.config import DataConfig, HogConfig
 from trainables.data import build_dataset
 from trainables.hog_svm import hog_features, svm_accuracy
@@ -90,6 +100,64 @@ def alternative(kind: str) -> Rotation:
                             for i, k in enumerate(quarters)])
 
     return rot
+
+
+def padded_by(room: float) -> Rotation:
+    """The default rotation on a smaller FFT side (``room · S`` instead of ``1.6 · S`` of room
+    for the shears, :func:`trainables.band_limited.padded_size`): fewer points per FFT pass,
+    at the price of content wrapping round into the frame."""
+    def rot(x: torch.Tensor, angles: list[float]) -> torch.Tensor:
+        saved = band_limited.padded_size
+        band_limited.padded_size = functools.partial(saved, room=room)
+        try:
+            return rotate_each(x, angles, "band_limited")
+        finally:
+            band_limited.padded_size = saved
+
+    return rot
+
+
+PATHS: dict[str, Rotation] = {
+    "current": lambda x, a: rotate_each(x, a, "band_limited"),
+    "padded_1.45": padded_by(1.45),
+    "padded_1.3": padded_by(1.3),
+}
+PATH_TOLERANCE = 1e-3  # of the images' range [0, 1]: a path that is "exact" within this
+
+
+def exactness(paths: list[str]) -> dict[str, Any]:
+    """Quarter turns bit for bit, and each path's largest difference from the current one
+    (white noise in [0, 1], 8 × 3 × 64², angles spread over [0, 360))."""
+    x = torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    angles = (torch.rand(8, generator=torch.Generator().manual_seed(3)) * 360).tolist()
+    out: dict[str, Any] = {"rot90_exact": all(
+        torch.equal(rotate_each(x, [a + 90.0] * 8), torch.rot90(rotate_each(x, [a] * 8), 1,
+                                                                 dims=(-2, -1)))
+        for a in (0.0, 17.5, 45.0, 300.0))}
+    ref = PATHS["current"](x, angles)
+    for name in paths:
+        out[f"{name}_max_diff"] = float((PATHS[name](x, angles) - ref).abs().max())
+    # a path beyond the tolerance is a rejected attempt, listed; a broken quarter turn fails
+    out["exact_paths"] = [n for n in paths if out[f"{n}_max_diff"] <= PATH_TOLERANCE]
+    out["ok"] = out["rot90_exact"]
+    return out
+
+
+def path_speed(batch: tuple[int, int, int, int], reps: int) -> dict[str, Any]:
+    """CPU seconds of each of :data:`PATHS` (an angle per item), fastest of ``reps``
+    interleaved runs, and each one's ratio to the current path."""
+    x = torch.rand(*batch, generator=torch.Generator().manual_seed(0))
+    each = (torch.rand(batch[0], generator=torch.Generator().manual_seed(1)) * 360).tolist()
+    best = dict.fromkeys(PATHS, math.inf)
+    for _ in range(reps):
+        for name, fn in PATHS.items():
+            t = time.process_time()
+            fn(x, each)
+            best[name] = min(best[name], time.process_time() - t)
+    out: dict[str, Any] = {n: round(v, 4) for n, v in best.items()}
+    for n in PATHS:
+        out[f"{n}_vs_current"] = round(best[n] / best["current"], 2)
+    return out
 
 
 ROTATIONS: dict[str, Rotation] = {
@@ -274,28 +342,50 @@ def signature(name: str, n: int, size: int, steps: int) -> dict[str, Any]:
     return out
 
 
+PARTS = ("signature", "geometry", "speed", "training")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    n, size, steps = (64, 24, 150) if args.quick else (128, 32, 300)
+    n, size, steps = (64, 32, 300) if args.quick else (128, 32, 300)
     batches = [(64, 3, 64, 64), (16, 3, 224, 224)] if args.quick else [(64, 3, 64, 64),
                                                                        (64, 3, 224, 224)]
-    result: dict[str, Any] = {"quick": args.quick, "threads": args.threads}
-    for name in ROTATIONS:
-        t = time.perf_counter()
-        result[name] = signature(name, n, size, steps)
-        print(name, json.dumps(result[name]), f"({time.perf_counter() - t:.0f} s)", flush=True)
-    for b in batches:
-        key = "speed_" + "x".join(map(str, b))
-        result[key] = speed(b, args.reps, list(ROTATIONS))
-        print(key, json.dumps(result[key]), flush=True)
-    result["training"] = training_speed(args.quick, args.reps)
-    print("training", json.dumps(result["training"]), flush=True)
+    result: dict[str, Any] = {"quick": args.quick, "threads": args.threads,
+                              "exactness": exactness(list(PATHS))}
+    print("exactness", json.dumps(result["exactness"]), flush=True)
+    if "signature" in args.parts:
+        for name in ROTATIONS:
+            t = time.perf_counter()
+            result[name] = signature(name, n, size, steps)
+            print(name, json.dumps(result[name]), f"({time.perf_counter() - t:.0f} s)",
+                  flush=True)
+    if "geometry" in args.parts:
+        for key, fn in (("mask_geometry", geometry.mask_geometry_report),
+                        ("frame_cue", geometry.frame_cue_report),
+                        ("overshoot", geometry.overshoot_report)):
+            result[key] = fn()
+            print(key, json.dumps(result[key]), flush=True)
+    if "speed" in args.parts:
+        for b in batches:
+            key = "speed_" + "x".join(map(str, b))
+            result[key] = speed(b, args.reps, list(ROTATIONS))
+            result["paths_" + key[6:]] = path_speed(b, args.reps)
+            print(key, json.dumps(result[key]), json.dumps(result["paths_" + key[6:]]),
+                  flush=True)
+    if "training" in args.parts:
+        result["training"] = training_speed(args.quick, args.reps)
+        print("training", json.dumps(result["training"]), flush=True)
     print(json.dumps(result))
+    if not result["exactness"]["ok"]:
+        print("bench/rotation.py: exactness failed: rotate(x, a + 90) is not rot90 of "
+              "rotate(x, a)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

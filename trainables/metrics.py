@@ -224,8 +224,8 @@ def binarize(sal: torch.Tensor, mask: torch.Tensor, region: torch.Tensor, rule: 
 
 
 def mask_metrics(sal: torch.Tensor, mask: torch.Tensor, region: torch.Tensor,
-                 rule: ThresholdRule, threshold: float, boxes: torch.Tensor | None = None
-                 ) -> dict[str, torch.Tensor]:
+                 rule: ThresholdRule, threshold: float, boxes: torch.Tensor | None = None,
+                 soft: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Every metric of the ``saliency`` table for maps ``sal`` (in [0, 1]) vs ``mask``, inside
     ``region``; one float32 value per map, on the maps' device (no host sync).
 
@@ -236,17 +236,21 @@ def mask_metrics(sal: torch.Tensor, mask: torch.Tensor, region: torch.Tensor,
         rule, threshold: the binarisation for Dice, IoU and Q (see :func:`binarize`).
         boxes: ``(B, H, W)`` bool box masks (seed 002's B) for ``q_bbox``; for
             ``match_mask_area`` Q binarises to the boxes' area. ``None``: ``q_bbox`` is NaN.
+        soft: ``(B, H, W)`` soft masks, about [−0.1, 1.1] (the mask rotated through the
+            images' resampling, :func:`trainables.evaluate.rotated_masks`) for the threshold-free
+            ``soft_dice`` and ``mass_in_mask``; ``None``: ``mask`` itself.
     """
     region = region.to(sal.device)
     sal = sal * region
     mask = mask.to(sal.device) & region
+    weights = mask.float() if soft is None else soft.to(sal.device).float() * region
     binary, t = binarize(sal, mask, region, rule, threshold)
     out = {
         "dice": dice_score(binary, mask),
         "iou": iou_score(binary, mask),
-        "soft_dice": soft_dice(sal, mask),
+        "soft_dice": soft_dice(sal, weights),
         "auc": roc_auc(sal, mask, region).float(),
-        "mass_in_mask": mass_in_mask(sal, mask),
+        "mass_in_mask": mass_in_mask(sal, weights),
         "threshold": t,
         "q_bbox": torch.full((sal.shape[0],), float("nan"), device=sal.device),
     }

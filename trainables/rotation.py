@@ -15,8 +15,10 @@ Rules (docs/rotation.md):
 - ``mode="bilinear"`` is the old rule (exact ``rot90`` at multiples of 90°, bilinear elsewhere),
   kept for tests and benchmarks only: its blur tells 45° from 0° (HoG-SVM 1.0 on white noise).
 
-Every angle, 0° included, sees the same field of view (the inscribed disk or square), so no
-angle can be told apart by its corners or borders.
+Every angle, 0° included, sees the same field of view (a disk :data:`FOV_MARGIN` pixels inside
+the inscribed one, or the square inscribed in that disk), so no angle can be told apart by its
+corners, borders or rim: the margin keeps the band-limit's reach into the padding (which lies
+along the frame's axes) out of the field of view (issue 19; docs/rotation.md, "Rule 3").
 
 Convention: a positive angle rotates the picture counter-clockwise as displayed (rows down,
 columns right), the same as ``torch.rot90(x, 1, dims=(-2, -1))`` and ``numpy.rot90``.
@@ -37,6 +39,11 @@ Interpolation = Literal["band_limited", "bilinear", "nearest"]
 FieldOfView = Literal["disk", "square", "none"]
 
 ANGLE_TOLERANCE = 5e-7  # degrees: a remainder below this is a multiple of 90° (config: 1e-6)
+# pixels between the frame and the disk field of view: within ~3 px of the frame the band-limit
+# mixes in the mirrored padding, whose statistics differ at the axis points (white noise's
+# variance 0.78x the interior's in the outermost ring at 0°), a rim cue that turns with θ;
+# 4 px leaves every ring within 1 % at every angle (bench/rotation.py, "frame_cue")
+FOV_MARGIN = 4
 
 
 def rotate(x: torch.Tensor, angle: float, mode: Interpolation = "band_limited"
@@ -164,16 +171,23 @@ def fov_mask(size: int, kind: FieldOfView = "disk", device: torch.device | str =
              ) -> torch.Tensor:
     """The common field of view of a ``size`` × ``size`` image as a boolean ``(H, W)`` mask.
 
-    ``disk``: pixels whose centre lies inside the inscribed circle, shrunk by one pixel (its
-    rotation stays inside the frame, and it is invariant under every rotation up to the rim).
-    ``square``: the axis-aligned square inscribed in that circle (side ≈ ``size / √2``).
-    ``none``: every pixel.
+    ``disk``: pixels whose centre lies inside the inscribed circle shrunk by
+    :data:`FOV_MARGIN` pixels (radius ``size / 2 − 4``): invariant under every rotation up to
+    the pixel staircase of its rim, and far enough from the frame that no pixel in it is
+    made from the padding. ``square``: the axis-aligned square inscribed in that circle
+    (side ≈ ``(size − 8) / √2``). ``none``: every pixel.
+
+    Raises:
+        ValueError: an unknown kind, or a disk or square of ``size ≤ 2 · FOV_MARGIN``.
     """
     if kind == "none":
         return torch.ones(size, size, dtype=torch.bool, device=device)
     r = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
     yy, xx = torch.meshgrid(r, r, indexing="ij")
-    radius = size / 2 - 1
+    radius = size / 2 - FOV_MARGIN
+    if radius <= 0:
+        raise ValueError(f"field of view {kind!r} of a {size}-pixel image: needs more than "
+                         f"{2 * FOV_MARGIN} pixels (its margin is {FOV_MARGIN} on each side)")
     if kind == "disk":
         return (xx**2 + yy**2) <= radius**2
     if kind == "square":

@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from trainables.data import collate, load_split
-from trainables.evaluate import evaluate_saliency
+from trainables.evaluate import evaluate_saliency, rotated_masks
 from trainables.models import Backbone
 from trainables.pretext import Pretext
+from trainables.rotation import rotate_each
 from trainables.spec import parse_trial
 from trainables.trial import TrialContext, run_trial
 
@@ -94,6 +95,8 @@ def trial_rows(tiny: Any, tmp_path: Any) -> pd.DataFrame:
 def test_random_init_baseline_rows(trial_rows: pd.DataFrame) -> None:
     counts = trial_rows.groupby("init").size()
     assert dict(counts) == {"random": 8, "random_baseline": 8}
+    assert dict(trial_rows.groupby("network").size()) == {"pretrained": 8, "untrained": 8}
+    assert (trial_rows["network"] == "untrained").eq(trial_rows["init"] == "random_baseline").all()
     assert set(trial_rows["trial_id"]) == {"trial_a"}
     trained = trial_rows[trial_rows["init"] == "random"].set_index(["image_id", "eval_angle"])
     base = trial_rows[trial_rows["init"] == "random_baseline"].set_index(
@@ -117,3 +120,23 @@ def test_kvasir_boxes_give_q_at_every_angle(shared_data: Any) -> None:
     q = pd.DataFrame(rows).set_index(["eval_angle", "image_id"])["q_bbox"]
     assert q.between(0, 1).all()
     assert q.loc[90].equals(q.loc[0])  # boxes turn exactly with the image at 90°
+
+
+def test_masks_rotate_through_the_images_path() -> None:
+    # issue 19: the soft mask is the images' rotation of the mask; its binary is that
+    # thresholded once at 0.5; quarter turns are exact and the soft mask's sum (the mask's
+    # area) is the same at every angle
+    mask = torch.zeros(2, 48, 48, dtype=torch.bool)
+    mask[0, 14:30, 20:27] = True
+    mask[1, 20:33, 12:35] = True
+    soft0, bin0 = rotated_masks(mask, [0.0, 0.0])
+    assert torch.equal(soft0, rotate_each(mask.float(), [0.0, 0.0]))
+    assert torch.equal(bin0, soft0 >= 0.5)
+    soft90, bin90 = rotated_masks(mask, [90.0, 90.0])
+    assert torch.equal(soft90, torch.rot90(soft0, 1, dims=(-2, -1)))
+    assert torch.equal(bin90, torch.rot90(bin0, 1, dims=(-2, -1)))
+    area = mask.float().sum((1, 2))
+    for angle in (0.0, 17.0, 45.0, 133.0):
+        soft, binary = rotated_masks(mask, [angle, angle])
+        torch.testing.assert_close(soft.sum((1, 2)), area, atol=1e-2, rtol=0)
+        assert (binary.float().sum((1, 2)) - area).abs().max() <= 0.1 * area.min()

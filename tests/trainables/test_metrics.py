@@ -141,10 +141,10 @@ def test_match_mask_area_makes_dice_equal_precision() -> None:
 
 
 def test_metrics_ignore_pixels_outside_the_region() -> None:
-    size = 16
+    size = 32  # the disk has radius 12 (a 4-px margin): the mask leaves pixels of it outside
     region = fov_mask(size, "disk")
     sal = torch.rand(2, size, size, generator=torch.Generator().manual_seed(3))
-    mask = square(size, 4, 12, 4, 12).expand(2, -1, -1)
+    mask = square(size, 10, 22, 10, 22).expand(2, -1, -1)
     ref = mask_metrics(minmax(sal, region), mask, region, "otsu", 0.0)
     sal_out = sal.clone()
     sal_out[:, ~region] = 100.0  # huge values where no angle sees

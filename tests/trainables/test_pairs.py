@@ -74,8 +74,8 @@ def test_shared_pairs_at_theta_are_r_theta_of_each_other() -> None:
     # the second view is R_θ of the first up to the common crop and the band-limit's transition
     # band (applied once more to the first view here): 2 % apart inside the disk, where R_θ+5°
     # is 8 % and R_θ+180° 47 % apart, and an independent pair is 44 % from its R_θ
-    x = ells(size=48)
-    inner = fov_mask(48, "disk")
+    x = ells(size=64)  # 64 px: the disk of radius 28 (48 px gave 23 before its 4-px margin)
+    inner = fov_mask(64, "disk")
 
     def distance(pairing: str, angle: float) -> float:
         view, rotated, _ = rotation_pair(x, [37.5], "paper", "disk",

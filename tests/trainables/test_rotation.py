@@ -12,6 +12,7 @@ from torchvision.transforms import InterpolationMode
 
 from trainables.band_limited import band_limit, padded_size
 from trainables.rotation import (
+    FOV_MARGIN,
     apply_fov,
     fov_mask,
     quarter_turns,
@@ -235,7 +236,8 @@ def test_disk_field_of_view_is_rotation_invariant() -> None:
         changed = rotate(disk, angle, mode="nearest") ^ disk
         r = torch.arange(32) - 15.5
         dist = (r[:, None] ** 2 + r[None, :] ** 2).sqrt()
-        assert bool((dist[changed] > 15 - 1.5).all())  # only pixels on the rim differ
+        rim = 16 - FOV_MARGIN
+        assert bool((dist[changed] > rim - 1.5).all())  # only pixels on the rim differ
     # at any angle, the rotated image restricted to the disk only holds image content
     x = torch.ones(1, 32, 32)
     for angle in (0, 10, 45, 77):
@@ -251,7 +253,7 @@ def test_square_field_of_view_is_inscribed_in_the_disk() -> None:
     disk = fov_mask(64, "disk")
     assert bool((square & ~disk).sum() == 0)
     side = int(square.any(0).sum())
-    assert abs(side - 64 / math.sqrt(2)) <= 2
+    assert abs(side - (64 - 2 * FOV_MARGIN) / math.sqrt(2)) <= 2
 
 
 def test_apply_fov_zeroes_outside_and_checks_shape() -> None:

@@ -51,7 +51,7 @@ def old_rule_accuracy(gray: torch.Tensor, angle: float) -> float:
 def test_hog_svm_stays_at_chance_on_the_negative_controls(kind: str, params: dict) -> None:
     data = images(kind, HOG.n_images, 64, **params)
     rows = hog_svm_curve(data, ANGLES, HOG)
-    acc = {r["angle"]: r["accuracy"] for r in rows}
+    acc = {r["eval_angle"]: r["accuracy"] for r in rows}
     assert all(a <= CHANCE_CEILING for a in acc.values()), acc
     # positive control: the old rule's blur at 45° is found (issue 11: 1.0 on noise, 0.9 on
     # discs)
@@ -60,7 +60,7 @@ def test_hog_svm_stays_at_chance_on_the_negative_controls(kind: str, params: dic
 
 def test_hog_svm_still_finds_real_orientation() -> None:
     rows = hog_svm_curve(images("rectangles", 64, 64), [45.0, 90.0], replace(HOG, n_images=64))
-    acc = {r["angle"]: r["accuracy"] for r in rows}
+    acc = {r["eval_angle"]: r["accuracy"] for r in rows}
     assert acc[45.0] >= 0.9 and acc[90.0] <= CHANCE_CEILING, acc
 
 
@@ -82,9 +82,14 @@ def test_gradient_magnitude_of_noise_is_the_same_at_every_angle() -> None:
     assert old[45.0] / old[0.0] < 0.8, old  # issue 11: 0.051 → 0.034
 
 
-def rotnet_accuracy(mode: Interpolation, steps: int = 150, size: int = 24) -> float:
+def rotnet_accuracy(mode: Interpolation, steps: int = 300, size: int = 32) -> float:
     """Held-out accuracy of a small CNN trained to tell discs at 0° from discs at 45°
-    (bench/rotation.py's measurement, with the rotation rule ``mode``)."""
+    (bench/rotation.py's measurement, with the rotation rule ``mode``).
+
+    32 px and 300 steps since the field of view's 4-px margin (issue 19): it leaves a 24-px
+    image a disk of radius 8 (was 11, reaching the rim the old rule darkened), on which the
+    old rule's positive control fell from 1.00 to 0.78 (150 steps; 0.77 at 300, 0.55 at 32 px
+    and 150). At 32 px and 300 steps: old rule 0.99, the default 0.49."""
     return bench_rotation.rotnet_accuracy(lambda x, a: rotate_each(x, a, mode), (0.0, 45.0),
                                           size, steps)
 
