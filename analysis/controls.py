@@ -103,10 +103,10 @@ def hog_control_rows(hog: pd.DataFrame | None, controls: Mapping[str, str],
         return pd.DataFrame(rows)
     for dataset, kind in controls.items():
         sub = hog[hog["dataset"].astype(str) == dataset]
-        sub = sub[~np.isclose(sub["angle"].astype(float) % 360.0, 0.0)]
+        sub = sub[~np.isclose(sub["eval_angle"].astype(float) % 360.0, 0.0)]
         if sub.empty:
             continue
-        curve = sub.groupby("angle")["accuracy"].mean()
+        curve = sub.groupby("eval_angle")["accuracy"].mean()
         n = int(sub["n_images"].min()) if "n_images" in sub and sub["n_images"].notna().any() \
             else 0
         bound = hog_chance_bound(n, len(curve), alpha) if n else np.nan

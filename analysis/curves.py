@@ -17,6 +17,7 @@ import pyarrow as pa
 from scipy.signal import find_peaks
 
 from analysis.bootstrap import Resampler, mean_ci
+from rotsweep.vocabulary import angle_set_text, angle_text
 
 METRICS = ("dice", "soft_dice", "auc", "mass_in_mask", "iou", "q_bbox")
 BASELINE_INIT = "random_baseline"
@@ -29,19 +30,19 @@ DESCRIPTORS = (*CONDITION_KEYS, "seed")
 
 def degrees(angle: float) -> str:
     """An angle as a researcher writes it: ``90.0`` → ``"90"``, ``22.5`` → ``"22.5"``; float32
-    values are read to 0.001° (the configs' precision is 0.1°)."""
-    value = round(float(angle), 3)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
+    values are read to 0.001° (the configs' precision is 0.1°): rotsweep/vocabulary.py."""
+    return angle_text(angle)
 
 
 def angle_label(angles: object) -> str:
-    """``[0, 90]`` → ``"0/90"`` (train angles as one label; a label stays as it is, a missing
-    value becomes ``""``; fractional degrees are kept: ``[22.5]`` → ``"22.5"``)."""
+    """``[90, 0]`` → ``"0,90"``: train angles as one label, the ``train_angle_set`` spelling
+    (rotsweep/vocabulary.py; a label is re-spelled, a missing value becomes ``""``; fractional
+    degrees are kept: ``[22.5]`` → ``"22.5"``)."""
     if isinstance(angles, str):
-        return angles
+        return angle_set_text(angles)
     if angles is None or (isinstance(angles, float) and np.isnan(angles)):
         return ""
-    return "/".join(degrees(a) for a in list(angles))  # type: ignore[call-overload]
+    return angle_set_text(list(angles))  # type: ignore[call-overload]
 
 
 def _codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

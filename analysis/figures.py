@@ -109,14 +109,14 @@ def curve_figure(curves: pd.DataFrame, metric: str, polar: bool = False,
         keys = [k for k in CURVE_KEYS if k in d]
         meta = d.drop_duplicates(keys)[keys].reset_index(drop=True)
         meta["label"] = curve_labels(meta, differences)
-        for _, g in d.merge(meta, on=keys).groupby("label", sort=True):
-            _draw_curve(ax, g.sort_values("eval_angle"), polar)
+        for g in distinct_curves(d.merge(meta, on=keys)):
+            _draw_curve(ax, g, polar)
         ax.set_title(f"{ds}: {name} vs. rotation", fontsize=10)
         if polar:
             ax.set_theta_zero_location("E")
             ax.set_xticks(np.radians(np.arange(0, 360, 45)))
         else:
-            ax.set_xlabel("evaluation angle θ (degrees)")
+            ax.set_xlabel("evaluation angle φ (degrees)")
             ax.set_ylabel(f"mean {name} (95 % CI)")
             ax.set_xticks(range(0, 361, 45))
             ax.grid(alpha=0.3)
@@ -124,6 +124,31 @@ def curve_figure(curves: pd.DataFrame, metric: str, polar: bool = False,
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.05 * polar),
                       ncol=1, frameon=False)
     return fig
+
+
+def distinct_curves(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """The curves of one panel by label, each sorted by angle, with untrained baselines that
+    are the same curve (the random-init network of one seed is the same for every θ) kept
+    once, labelled for all of them (``untrained baseline, same for θ = 0°, 45°``)."""
+    out: list[pd.DataFrame] = []
+    seen: dict[bytes, int] = {}
+    shared: dict[int, list[str]] = {}
+    for label, g in frame.groupby("label", sort=True):
+        g = g.sort_values("eval_angle")
+        if "init" in g and is_baseline(g["init"].iloc[0]):
+            key = np.round(g[["eval_angle", "mean"]].to_numpy(dtype=float), 9).tobytes()
+            if key in seen:
+                shared[seen[key]].append(str(label))
+                continue
+            seen[key] = len(out)
+            shared[len(out)] = [str(label)]
+        out.append(g)
+    for k, labels in shared.items():
+        if len(labels) > 1:
+            angles = [lab.split(",")[0].removeprefix("θ = ") for lab in labels]
+            out[k] = out[k].assign(label="untrained baseline, the same curve for θ = "
+                                   + ", ".join(angles))
+    return out
 
 
 def _draw_curve(ax: Axes, g: pd.DataFrame, polar: bool) -> None:
@@ -151,15 +176,15 @@ def hog_figure(hog: pd.DataFrame) -> Figure | None:
     fig = Figure(figsize=(5.5 * len(datasets), 3.8))
     axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, ds in zip(axes[0], datasets, strict=True):
-        g = hog[hog["dataset"].astype(str) == ds].groupby("angle")[
+        g = hog[hog["dataset"].astype(str) == ds].groupby("eval_angle")[
             ["accuracy", "accuracy_std"]].mean().sort_index()
         x = g.index.to_numpy(dtype=float)
         ax.plot(x, g["accuracy"], color="black", marker=".")
         ax.fill_between(x, g["accuracy"] - g["accuracy_std"], g["accuracy"] + g["accuracy_std"],
                         color="grey", alpha=0.25, linewidth=0, label="± sd over CV folds")
         ax.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance")
-        ax.set_title(f"{ds}: HoG-SVM, rotated by θ vs. not", fontsize=10)
-        ax.set_xlabel("θ (degrees)")
+        ax.set_title(f"{ds}: HoG-SVM, rotated by φ vs. not", fontsize=10)
+        ax.set_xlabel("rotation φ (degrees)")
         ax.set_ylabel("accuracy")
         ax.set_xticks(range(0, 361, 45))
         ax.set_ylim(0.3, 1.05)
@@ -191,13 +216,13 @@ def orientation_figure(orientation: pd.DataFrame, hog: pd.DataFrame | None,
         ax.set_yticklabels([])
         ax2 = fig.add_subplot(2, len(datasets), len(datasets) + c + 1)
         ax2.plot(theta, self_similarity(centres, weights, theta), color="tab:blue",
-                 label="S(θ): orientation self-similarity")
+                 label="S(φ): orientation self-similarity")
         if hog is not None and len(hog) and (hog["dataset"].astype(str) == ds).any():
-            h = hog[hog["dataset"].astype(str) == ds].groupby("angle")["accuracy"].mean()
+            h = hog[hog["dataset"].astype(str) == ds].groupby("eval_angle")["accuracy"].mean()
             ax2.plot(h.index, h.to_numpy(dtype=float), color="black", marker=".",
                      label="HoG-SVM accuracy")
-        ax2.set_xlabel("rotation θ (degrees)")
-        ax2.set_ylabel("S(θ), HoG-SVM accuracy")
+        ax2.set_xlabel("rotation φ (degrees)")
+        ax2.set_ylabel("S(φ), HoG-SVM accuracy")
         ax2.set_xticks(range(0, 361, 45))
         ax2.set_ylim(-0.02, 1.05)
         ax2.grid(alpha=0.3)

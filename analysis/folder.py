@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,16 +167,20 @@ def check_filters(located: StudyFolder, study: str | None = None,
 MAX_EXAMPLE_TRIALS = 12  # beyond a dozen trials the grids are linked from the trials' folders
 
 
-def copy_examples(artifacts: str, trial_ids: Sequence[str], out: Path) -> list[Path]:
+def copy_examples(artifacts: str, trial_ids: Sequence[str], out: Path,
+                  stems: Mapping[str, str] | None = None) -> list[Path]:
     """Copy the saliency example grids (``<artifacts>/<trial>/saliency_examples*.png``) of the
-    first :data:`MAX_EXAMPLE_TRIALS` trials into ``out/examples/``."""
+    first :data:`MAX_EXAMPLE_TRIALS` trials into ``out/examples/``, each named
+    ``<stem>_saliency_examples*.png`` (``stems``: the trial's name, e.g. from
+    :func:`analysis.sections_more.example_stems`; default its id)."""
     fs, root = resolve(artifacts)
     copied = []
     for trial_id in list(trial_ids)[:MAX_EXAMPLE_TRIALS]:
         entries = fs.get_file_info(pafs.FileSelector(f"{root}/{trial_id}", allow_not_found=True))
         for name in sorted(e.base_name for e in entries if e.type == pafs.FileType.File):
             if name.startswith("saliency_examples") and name.endswith(".png"):
-                dst = out / "examples" / f"{trial_id}_{name}"
+                stem = (stems or {}).get(trial_id, trial_id)
+                dst = out / "examples" / f"{stem}_{name}"
                 dst.parent.mkdir(exist_ok=True)
                 dst.write_bytes(read_bytes(f"{artifacts.rstrip('/')}/{trial_id}/{name}"))
                 copied.append(dst)

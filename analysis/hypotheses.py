@@ -23,6 +23,7 @@ measured by ``bench/calibration.py``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -40,7 +41,7 @@ SHORTCUT_METRICS = ("dice", "soft_dice")
 
 def hog_curves(hog: pd.DataFrame) -> dict[str, pd.Series]:
     """``dataset → HoG-SVM accuracy per angle`` (the mean over HoG settings, if several)."""
-    return {str(d): sub.groupby("angle")["accuracy"].mean()
+    return {str(d): sub.groupby("eval_angle")["accuracy"].mean()
             for d, sub in hog.groupby("dataset", sort=True, observed=True)}
 
 
@@ -139,6 +140,7 @@ def orientation_table(curves: pd.DataFrame | None, hog: pd.DataFrame | None,
 
 
 EXACT_PAIRINGS = 8  # up to 8! = 40,320 pairings enumerated; beyond, random ones
+MIN_PAIRED_TRIALS = 5  # 2/5! = 0.017 < 0.05; with 4 trials p >= 2/24 = 0.083: no test
 
 
 def _spearman_exact(x: np.ndarray, y: np.ndarray, n_random: int = 9999, seed: int = 0
@@ -170,9 +172,11 @@ def train_angle_table(curves: pd.DataFrame, hog: pd.DataFrame | None,
     the p-value permutes the pairing (exact for up to 8 trials).
 
     Returns:
-        ``dataset, backbone, pretext, init, metric, predictor, n_trials, angles, rho, p_perm``.
+        ``dataset, backbone, pretext, init, metric, predictor, n_trials, angles, rho, p_perm,
+        note``; with fewer than :data:`MIN_PAIRED_TRIALS` trials ``p_perm`` is blank and
+        ``note`` says why (the pairing distribution cannot reach 0.05: 3 trials give p ≥ 1/3).
     """
-    single = curves[~curves["train_angles"].astype(str).str.contains("/")
+    single = curves[~curves["train_angles"].astype(str).str.contains(",")
                     & (curves["train_angles"].astype(str) != "")
                     & ~curves["init"].map(is_baseline).astype(bool)
                     & curves["metric"].isin(metrics)]
@@ -201,7 +205,13 @@ def train_angle_table(curves: pd.DataFrame, hog: pd.DataFrame | None,
                 continue
             x = pred.reindex(g.index).to_numpy(dtype=np.float64)
             rho, p = _spearman_exact(x, g.to_numpy())
+            note = ""
+            if len(g) < MIN_PAIRED_TRIALS:  # 2 of the n! pairings are as extreme as ρ = ±1
+                note = (f"{len(g)} trials: the smallest possible p is "
+                        f"{2 / math.factorial(len(g)):.3g}; at least {MIN_PAIRED_TRIALS} "
+                        "train angles are needed for p < 0.05")
+                p = float("nan")
             rows.append({**head, "predictor": name, "n_trials": len(g),
                          "angles": "/".join(f"{a:g}" for a in g.index), "rho": rho,
-                         "p_perm": p})
+                         "p_perm": p, "note": note})
     return pd.DataFrame(rows)

@@ -7,6 +7,8 @@
 * :func:`config_differences`: what tells the trials of a study apart beyond the table's own
   columns (e.g. seed 003's ``model.params.blocks`` = 3/4/5), read from their configs.
 * :func:`curve_labels`: one short, unique label per curve.
+* :func:`trial_names` / :func:`joined_name`: a trial (or a condition's trials) named by what
+  differs — θ, seed and config differences — never by its id (issue 19).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.curves import angle_label
 
 BASELINE_SUFFIX = "_baseline"
 LABEL_KEYS = ("backbone", "pretext", "init", "method", "target", "threshold_rule")
@@ -117,7 +121,8 @@ def curve_labels(meta: pd.DataFrame, differences: Mapping[str, str] | None = Non
                  ) -> pd.Series:
     """A short label per curve: ``θ = <train angles>°`` (or the ``pretraining`` description for
     a task without train angles), whichever descriptors vary between the curves, and the config
-    differences of its trials; ``trial_id`` is appended where labels would still collide.
+    differences of its trials; the seed where seeds vary; curves that would still collide are
+    numbered (never named by id; rows of one trial, e.g. one per metric, share a label).
 
     Args:
         meta: one row per curve with ``train_angles`` labels and descriptor columns (and
@@ -130,6 +135,7 @@ def curve_labels(meta: pd.DataFrame, differences: Mapping[str, str] | None = Non
     differences = differences or {}
     starts = {str(i) for i in meta["init"] if not is_baseline(i)} if "init" in meta else set()
     short = starts <= {"random"}  # every pre-trained network started from random weights
+    seeds_vary = "seed" in meta and meta["seed"].nunique() > 1
 
     def network(init: object) -> str:
         if short:
@@ -145,13 +151,86 @@ def curve_labels(meta: pd.DataFrame, differences: Mapping[str, str] | None = Non
         elif isinstance(described, str) and described:
             parts.append(described)
         parts += [network(row[k]) if k == "init" else str(row[k]) for k in varying]
+        if seeds_vary and pd.notna(row.get("seed")):
+            parts.append(f"seed {int(row['seed'])}")
         if "trial_id" in row and _first_trial(row["trial_id"]) in differences:
             parts.append(differences[_first_trial(row["trial_id"])])
         return ", ".join(parts) or "all trials"
 
     labels = meta.apply(one, axis=1)
-    if "trial_id" in meta:
-        clash = labels.duplicated(keep=False)
-        labels[clash] = [f"{lab} ({_first_trial(t)})" for lab, t in
-                         zip(labels[clash], meta.loc[clash, "trial_id"], strict=True)]
+    if "trial_id" in meta:  # curves alike in every descriptor: numbered, never named by id
+        first = meta["trial_id"].map(_first_trial)
+        for label in labels.unique():
+            mine = labels == label
+            trials = sorted(first[mine].unique())
+            if len(trials) > 1:
+                order = {t: k + 1 for k, t in enumerate(trials)}
+                labels[mine] = [f"{label} (curve {order[t]})" for t in first[mine]]
     return labels
+
+
+def trial_names(saliency: pd.DataFrame, trials: pd.DataFrame | None = None) -> dict[str, str]:
+    """``trial_id → "θ = 45°, seed 0"``: each trial's train angles and seed, and the config
+    values that differ between the study's trials (:func:`config_differences`); the dataset is
+    left to the sentence or table the name goes into.
+
+    Args:
+        saliency: rows with ``trial_id`` and, where present, ``train_angles`` and ``seed``.
+        trials: the ``trials`` table (config differences), or None.
+    """
+    cols = [c for c in ("trial_id", "train_angles", "seed") if c in saliency]
+    first = saliency[cols].drop_duplicates("trial_id")
+    differences = config_differences(trials)
+    out = {}
+    for row in first.to_dict("records"):
+        parts = []
+        angles = angle_label(row.get("train_angles"))
+        if angles:
+            parts.append(f"θ = {angles}°")
+        seed = row.get("seed")
+        if seed is not None and not (isinstance(seed, float) and np.isnan(seed)):
+            parts.append(f"seed {int(seed)}")
+        trial = str(row["trial_id"])
+        if trial in differences:
+            parts.append(differences[trial])
+        out[trial] = ", ".join(parts) or "the only trial"
+    return out
+
+
+def joined_name(trial_ids: object, names: Mapping[str, str]) -> str:
+    """The name of one trial or of a condition's ``;``-joined trials: ``"θ = 45°, seeds 0, 1,
+    2"`` when they differ only in seed; an id without a name is never shown (``"a trial"``)."""
+    ids = [t for t in str(trial_ids).split(";") if t]
+    got = [names.get(t, "a trial") for t in ids]
+    if len(got) <= 1:
+        return got[0] if got else "a trial"
+    heads, seeds = set(), []
+    for name in got:
+        parts = name.split(", ")
+        seed = [p for p in parts if p.startswith("seed ")]
+        heads.add(", ".join(p for p in parts if not p.startswith("seed ")))
+        seeds += [p.removeprefix("seed ") for p in seed]
+    if len(heads) == 1 and len(seeds) == len(got):
+        head = heads.pop()
+        return (f"{head}, " if head else "") + "seeds " + ", ".join(sorted(seeds, key=_num))
+    return "; ".join(got)
+
+
+def _num(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (1 << 30, text)
+
+
+def config_name(config_json: object) -> str:
+    """A trial named from its config alone (a failed trial has no rows): ``"θ = 45°, seed
+    0"``; ``"a trial"`` when the config cannot be read."""
+    try:
+        config = json.loads(str(config_json))
+    except ValueError:
+        return "a trial"
+    if not isinstance(config, dict):
+        return "a trial"
+    angles = ((config.get("pretext") or {}).get("params") or {}).get("angles")
+    parts = [f"θ = {angle_label(angles)}°"] if isinstance(angles, list) and angles else []
+    if isinstance(config.get("seed"), int):
+        parts.append(f"seed {config['seed']}")
+    return ", ".join(parts) or "a trial"

@@ -3,9 +3,11 @@
 :func:`open_study` returns a :class:`Study`: its tables as pandas DataFrames with tidy,
 hashable columns (``train_angles`` a tuple of floats, ``()`` for a task without angles; angles
 as floats in degrees), its trial configs as dicts, and the report's figures as functions that
-return a matplotlib Figure. Nothing is read until asked for; each table is read once. No torch,
-no Ray: the API opens a study on any machine that has its folder. docs/notebook.md has the
-examples.
+return a matplotlib Figure. Nothing is read until asked for; each table is read once, and
+``Study.table(name, columns=..., filters=...)`` reads only the columns and rows asked for (a
+pyarrow dataset scan with projection and filters pushed down: rotsweep/tables.py). No torch, no
+Ray, and no matplotlib until a figure is asked for: the API opens a study on any machine that
+has its folder. docs/notebook.md has the examples.
 """
 
 from __future__ import annotations
@@ -15,48 +17,50 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-from matplotlib.figure import Figure
 
-from analysis import figures
 from analysis.folder import StudyFolder, check_filters, locate
-from analysis.per_angle import per_angle_figure, per_angle_table
-from analysis.report import Analysis, analyse, make_report
 from analysis.results import Results, table_filters
-from rotsweep.schema import TABLES, columns
+from rotsweep.schema import TABLES, angle_set_texts
+from rotsweep.schema import columns as columns_of
 from rotsweep.storage import exists, join, read_bytes
-from rotsweep.tables import read_arrow
+from rotsweep.tables import read_arrow, to_pandas
+from rotsweep.vocabulary import angle_set_text, parse_angle_set
+
+if TYPE_CHECKING:  # the report's modules import matplotlib: only when a figure is asked for
+    from matplotlib.figure import Figure
+
+    from analysis.report import Analysis
 
 __all__ = ["Study", "open_study", "tidy"]
+#: pyarrow filters: ``[(column, op, value), ...]`` (all hold) or a list of such lists (any)
+Filters = list[tuple[str, str, Any]] | list[list[tuple[str, str, Any]]]
 
 
 def _angle_tuples(lists: pa.ChunkedArray) -> np.ndarray:
-    # list<float> → one tuple per row, built once per distinct angle set (a table of 10 M rows
-    # holds a few dozen sets)
-    labels = pc.fill_null(pc.binary_join(pc.cast(lists, pa.list_(pa.string())), "/"), "")
-    codes, uniques = pd.factorize(labels.to_pandas())
+    # list<float> → one canonical tuple per row (rotsweep/vocabulary.py), built once per
+    # distinct angle set (a table of 10 M rows holds a few dozen sets)
+    codes, uniques = pd.factorize(angle_set_texts(lists).to_pandas())
     sets = np.empty(len(uniques), dtype=object)
     for k, label in enumerate(uniques):
-        sets[k] = tuple(float(a) for a in label.split("/")) if label else ()
+        sets[k] = parse_angle_set(label)
     return sets[codes]
 
 
 def tidy(table: pa.Table) -> pd.DataFrame:
-    """An Arrow result table as a tidy DataFrame: ``train_angles`` as tuples of floats (they
-    can be grouped on: a list or an ndarray cannot), angle columns as float degrees."""
-    frame = table.drop_columns([c for c in ("train_angles",) if c in table.column_names]) \
-        .to_pandas()
+    """An Arrow result table as a tidy DataFrame with the column names and dtypes plain
+    ``pd.read_parquet`` gives (partitions ``category``, angles float32: rotsweep/tables.py's
+    :func:`~rotsweep.tables.to_pandas`), and ``train_angles`` as tuples of floats (they can be
+    grouped on: a list or an ndarray cannot) beside their text ``train_angle_set``."""
+    frame = to_pandas(table.drop_columns(
+        [c for c in ("train_angles",) if c in table.column_names]))
     if "train_angles" in table.column_names:
         at = table.column_names.index("train_angles")
         frame.insert(at, "train_angles", _angle_tuples(table.column("train_angles")))
-    for col in ("eval_angle", "angle", "orientation"):
-        if col in frame:
-            frame[col] = frame[col].astype(np.float64)
     return frame
 
 
@@ -88,23 +92,49 @@ class Study:
         """The tables the folder holds."""
         return list(self._located.tables)
 
-    def table(self, name: str) -> pd.DataFrame:
+    def table(self, name: str, columns: Sequence[str] | None = None,
+              filters: Filters | None = None) -> pd.DataFrame:
         """A result table (:data:`rotsweep.schema.TABLES`) as a tidy DataFrame; an empty one
-        with the table's columns when the folder does not hold it.
+        with the table's (or the asked) columns when the folder does not hold it.
+
+        Args:
+            name: the table.
+            columns: read only these columns, in this order (default: all); the others'
+                bytes are not read.
+            filters: read only the rows that pass, in pyarrow's form, e.g.
+                ``[("eval_angle", "<", 90), ("init", "==", "random")]``; pushed down to the
+                files (whole files and row groups are skipped), and combined with the study's
+                own filters (:func:`open_study`).
+
+        The whole table is read once and kept; a pruned read is read once per distinct
+        ``columns``/``filters`` (or taken from the whole table when already read). The dtypes
+        are those of the whole table's columns.
 
         Raises:
-            KeyError: ``name`` is not a table of the schema.
+            KeyError: ``name`` is not a table of the schema, or a column or filter names no
+                column of it (the message names it).
         """
         if name not in TABLES:
             raise KeyError(f"no table {name!r}; expected one of {list(TABLES)}")
-        if name not in self._tables:
+        wanted = None if columns is None else list(columns)
+        if wanted is None and not filters:
+            key = name
+        else:
+            key = json.dumps([name, wanted, filters], default=str)
+            if name in self._tables and not filters:
+                _check_columns(name, wanted or [])
+                return self._tables[name][wanted]
+        if key not in self._tables:
             if name in self._located.tables:
-                arrow = read_arrow(self._located.results, name,
-                                   filters=table_filters(name, **self.filters))
-                self._tables[name] = tidy(arrow)
+                arrow = read_arrow(self._located.results, name, columns=wanted,
+                                   filters=merge_filters(table_filters(name, **self.filters),
+                                                         filters))
+                frame = tidy(arrow)
+                self._tables[key] = frame if wanted is None else frame[wanted]
             else:
-                self._tables[name] = pd.DataFrame(columns=columns(name))
-        return self._tables[name]
+                _check_columns(name, wanted or [])
+                self._tables[key] = pd.DataFrame(columns=wanted or columns_of(name))
+        return self._tables[key]
 
     saliency = property(lambda self: self.table("saliency"),
                         doc="One row per (trial, network, evaluation angle, image).")
@@ -142,7 +172,7 @@ class Study:
 
     def results(self) -> Results:
         """The tables in the form the report's functions take (``train_angles`` as labels
-        such as ``"0/90"``)."""
+        such as ``"0,90"``)."""
         from analysis.curves import angle_label
 
         out = Results(root=self._located.results)
@@ -156,6 +186,8 @@ class Study:
     def analysis(self, n_boot: int = 1000, n_perm: int = 999, seed: int = 0) -> Analysis:
         """Every derived table of the report (:func:`analysis.report.analyse`), computed once
         per setting: ``.curves``, ``.condition_curves``, ``.periodicity``, ``.table_i``, …"""
+        from analysis.report import analyse
+
         key = (n_boot, n_perm, seed)
         if key not in self._analysis:
             self._analysis[key] = analyse(self.results(), n_boot=n_boot, n_perm=n_perm,
@@ -168,7 +200,8 @@ class Study:
         pooled) or per ``by="trial"``; only ``metric``'s rows when given."""
         a = self.analysis(n_boot=n_boot)
         frame = a.condition_curves if by == "condition" else a.curves
-        return frame[frame["metric"] == metric] if metric is not None else frame
+        frame = frame[frame["metric"] == metric] if metric is not None else frame
+        return with_angle_sets(frame)
 
     def plot_curves(self, metric: str = "dice", polar: bool = False, by: str = "condition",
                     n_boot: int = 1000) -> Figure:
@@ -178,6 +211,8 @@ class Study:
         Raises:
             ValueError: no dataset has a value of ``metric`` (the message lists those that do).
         """
+        from analysis import figures
+
         a = self.analysis(n_boot=n_boot)
         fig = figures.curve_figure(a.condition_curves if by == "condition" else a.curves,
                                    metric, polar=polar, differences=a.differences)
@@ -189,6 +224,8 @@ class Study:
 
     def plot_per_angle(self) -> Figure:
         """Mean Dice per evaluation angle per trial, HoG-SVM accuracy below."""
+        from analysis.per_angle import per_angle_figure, per_angle_table
+
         r = self.results()
         if r.saliency is None:
             raise ValueError(f"{self.name}: no saliency table")
@@ -196,6 +233,8 @@ class Study:
 
     def plot_hog(self) -> Figure:
         """HoG-SVM accuracy of "rotated by θ or not" per dataset."""
+        from analysis import figures
+
         fig = figures.hog_figure(self.hog_svm) if len(self.hog_svm) else None
         if fig is None:
             raise ValueError(f"{self.name}: no hog_svm table")
@@ -204,6 +243,8 @@ class Study:
     def plot_orientation(self, metric: str = "dice") -> Figure:
         """Gradient-orientation histograms, S(θ), HoG-SVM accuracy and the networks' mean
         ``metric`` (its own axis)."""
+        from analysis import figures
+
         curves = self.analysis().curves if len(self.saliency) else None
         fig = figures.orientation_figure(self.orientation, self.hog_svm if len(self.hog_svm)
                                          else None, curves, metric=metric) \
@@ -215,8 +256,45 @@ class Study:
     def report(self, out: str | os.PathLike[str] | None = None, **kwargs: Any) -> Path:
         """Write the report (:func:`analysis.report.make_report`, with this study's filters);
         returns the path of ``report.html``."""
+        from analysis.report import make_report
+
         written = make_report(self._located.folder, out=out, **self.filters, **kwargs)
         return written[-1]
+
+
+def _check_columns(table: str, wanted: Sequence[str]) -> None:
+    unknown = sorted(set(wanted) - set(columns_of(table)))
+    if unknown:
+        raise KeyError(f"table {table!r} has no column {unknown[0]!r}; expected one of "
+                       f"{columns_of(table)}")
+
+
+def merge_filters(base: list[tuple[str, str, Any]] | None, extra: Filters | None
+                  ) -> Filters | None:
+    """``base`` (clauses that all hold) and ``extra`` (clauses, or a list of alternatives) as
+    one pyarrow filter: every alternative of ``extra`` with every clause of ``base``.
+
+    >>> merge_filters([("study", "==", "s")], [[("seed", "==", 0)], [("seed", "==", 1)]])
+    [[('study', '==', 's'), ('seed', '==', 0)], [('study', '==', 's'), ('seed', '==', 1)]]
+    """
+    if not extra:
+        return base
+    base = list(base or [])
+    if all(isinstance(item, list) for item in extra):
+        return [[*base, *alternative] for alternative in extra]  # type: ignore[misc]
+    return [*base, *extra]  # type: ignore[list-item]
+
+
+def with_angle_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """A derived table's ``train_angles`` labels in the tables' two forms: the tuple
+    ``train_angles`` and the text ``train_angle_set`` beside it (as :attr:`Study.saliency`
+    gives them)."""
+    if "train_angles" not in frame or "train_angle_set" in frame:
+        return frame
+    labels = frame["train_angles"].map(angle_set_text)
+    out = frame.assign(train_angles=labels.map(parse_angle_set))
+    out.insert(out.columns.get_loc("train_angles") + 1, "train_angle_set", labels)
+    return out
 
 
 def open_study(folder: str | os.PathLike[str], *, study: str | None = None,

@@ -129,7 +129,7 @@ def peak_table(saliency: pd.DataFrame | None, hog: pd.DataFrame | None = None, *
                         rel_prominence=rel_prominence, n_perm=n_perm, seed=seed)})
     if hog is not None and len(hog):
         for dataset, sub in hog.groupby("dataset", sort=True, observed=True):
-            curve = sub.groupby("angle")["accuracy"].mean()
+            curve = sub.groupby("eval_angle")["accuracy"].mean()
             records.append({"dataset": dataset, "trial_id": "", "metric": HOG_METRIC,
                             **describe_curve(curve.index.to_numpy(), curve.to_numpy()[None, :],
                                              bandwidth=bandwidth, rel_prominence=rel_prominence,

@@ -5,6 +5,7 @@ read it)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -37,9 +38,8 @@ def per_angle_table(saliency: pd.DataFrame, hog: pd.DataFrame | None) -> pd.Data
              .reset_index())
     table["dataset"] = table["dataset"].astype(str)
     if hog is not None and len(hog):
-        acc = (hog.groupby(["dataset", "angle"], observed=True)["accuracy"].mean()
-               .rename("hog_svm_accuracy").reset_index()
-               .rename(columns={"angle": "eval_angle"}))
+        acc = (hog.groupby(["dataset", "eval_angle"], observed=True)["accuracy"].mean()
+               .rename("hog_svm_accuracy").reset_index())
         acc["dataset"] = acc["dataset"].astype(str)
         acc["eval_angle"] = acc["eval_angle"].astype(table["eval_angle"].dtype)
         table = table.merge(acc, on=["dataset", "eval_angle"], how="left")
@@ -60,8 +60,20 @@ def per_angle_figure(table: pd.DataFrame, hog: pd.DataFrame | None) -> Figure:
         curves = sub.groupby(["train_angles", "init", "eval_angle"], dropna=False)["dice"] \
             .mean().reset_index()
         networks = curves["init"].nunique()
+        drawn: dict[bytes, str] = {}  # a baseline the same for every θ is drawn once
         for (label, init), curve in curves.groupby(["train_angles", "init"], dropna=False):
             name = f"θ = {label}°" + (f", {network_label(init)}" if networks > 1 else "")
+            if is_baseline(init):
+                key = np.round(curve["dice"].to_numpy(dtype=float), 9).tobytes()
+                if key in drawn:
+                    continue
+                drawn[key] = name
+                same = [str(t) for (t, i), c in curves.groupby(["train_angles", "init"],
+                                                               dropna=False)
+                        if is_baseline(i) and np.round(c["dice"].to_numpy(dtype=float),
+                                                       9).tobytes() == key]
+                if len(same) > 1:
+                    name = f"{network_label(init)}, the same for θ = {', '.join(same)}°"
             ax.plot(curve["eval_angle"], curve["dice"], marker=".", label=name,
                     linestyle="--" if is_baseline(init) else "-")
         ax.set_title(f"{ds}: saliency vs. rotated mask", fontsize=10)
@@ -70,18 +82,18 @@ def per_angle_figure(table: pd.DataFrame, hog: pd.DataFrame | None) -> Figure:
         ax.grid(alpha=0.3)
         ax.set_xticks(range(0, 361, 45))
         if not with_hog:
-            ax.set_xlabel("evaluation angle θ (degrees)")
+            ax.set_xlabel("evaluation angle φ (degrees)")
             continue
         ax2 = axes[1, c]
         if (hog["dataset"].astype(str) == ds).any():
-            h = hog[hog["dataset"].astype(str) == ds].groupby("angle")["accuracy"].mean()
+            h = hog[hog["dataset"].astype(str) == ds].groupby("eval_angle")["accuracy"].mean()
             ax2.plot(h.index, h.values, color="black", marker=".")
             ax2.axhline(0.5, color="grey", linestyle=":", linewidth=1)
         else:
             ax2.text(0.5, 0.5, "no HoG-SVM curve for this dataset", ha="center",
                      va="center", transform=ax2.transAxes, color="grey")
         ax2.set_ylabel("HoG-SVM accuracy (rotated vs. not)")
-        ax2.set_xlabel("evaluation angle θ (degrees)")
+        ax2.set_xlabel("evaluation angle φ (degrees)")
         ax2.set_xticks(range(0, 361, 45))
         ax2.grid(alpha=0.3)
     fig.tight_layout()

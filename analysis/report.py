@@ -5,24 +5,24 @@ filtered report under a folder of its own: ``--out``, or ``DIR/report-<filter>/`
 whichever tables are present: each section says what it needs. The report is written to a
 temporary folder beside its target and swapped in at the end, so a failed report leaves the
 previous one as it was and a new one never keeps stale figures of an earlier one. The
-computing is in the modules named for it (curves, peaks, hypotheses, effects, seed_tables,
-figures); this module decides what to compute and writes the files.
+computing is in the modules named for it (:mod:`analysis.derived` computes every table once,
+from curves, peaks, hypotheses, effects, replication, train_angle, seed_tables, verdicts);
+this module writes the files and has the sections (:mod:`analysis.sections`) assemble the
+text. No section imports this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from analysis import figures
-from analysis.curves import angle_label, curve_table
+from analysis.curves import angle_label
 from analysis.degenerate import mask_degenerate
-from analysis.effects import baseline_effects
+from analysis.derived import Analysis, analyse
 from analysis.folder import (
+    MAX_EXAMPLE_TRIALS,
     ReportError,
     StudyFolder,
     check_filters,
@@ -31,126 +31,14 @@ from analysis.folder import (
     report_folder,
     staged,
 )
-from analysis.hypotheses import hog_dice_table, orientation_table, train_angle_table
-from analysis.labels import config_differences
-from analysis.orientation import orientation_summary
-from analysis.peaks import peak_table, peaks_csv_rows
+from analysis.peaks import peaks_csv_rows
 from analysis.per_angle import per_angle_figure, per_angle_table
-from analysis.results import Results, condition_digests, load_results
+from analysis.results import Results, load_results
 from analysis.sections import build_document
-from analysis.seed004 import seed004_table
-from analysis.seed_tables import q_table, rotation_accuracy_table, rotation_set_table, table_one
+from analysis.sections_more import example_stems
 
 __all__ = ["Analysis", "ReportError", "analyse", "angle_label", "make_report",
            "per_angle_figure", "per_angle_table", "report_folder"]
-
-
-@dataclass
-class Analysis:
-    """Every derived table of a results root (empty DataFrames where inputs are missing).
-
-    Attributes:
-        results: the tables read.
-        n_boot, n_perm: bootstrap replicates and permutations used.
-        differences: ``trial_id → config differences`` (:func:`config_differences`).
-        curves: per-trial curves with CIs over images (:func:`analysis.curves.curve_table`).
-        condition_curves: per-condition curves, seeds pooled (CI over seeds and images).
-        periodicity: per-trial extrema, fold strengths and periodicity tests, HoG rows included.
-        condition_periodicity: the same per condition (only when some condition has seeds).
-        table_i, hypothesis_a, hypothesis_b, orientation, train_angle, hypothesis_c,
-        rotation_accuracy, q, rotation_sets, seed004: see the modules that compute them.
-        n_degenerate: saliency rows whose metrics were blanked as degenerate by construction
-            (:mod:`analysis.degenerate`).
-        verdicts: :func:`analysis.verdicts.study_verdicts` (None without periodicity rows).
-    """
-
-    results: Results
-    n_boot: int = 1000
-    n_perm: int = 999
-    differences: dict[str, str] = field(default_factory=dict)
-    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
-    condition_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
-    periodicity: pd.DataFrame = field(default_factory=pd.DataFrame)
-    condition_periodicity: pd.DataFrame = field(default_factory=pd.DataFrame)
-    table_i: pd.DataFrame = field(default_factory=pd.DataFrame)
-    hypothesis_a: pd.DataFrame = field(default_factory=pd.DataFrame)
-    hypothesis_b: pd.DataFrame = field(default_factory=pd.DataFrame)
-    orientation: pd.DataFrame = field(default_factory=pd.DataFrame)
-    train_angle: pd.DataFrame = field(default_factory=pd.DataFrame)
-    hypothesis_c: pd.DataFrame = field(default_factory=pd.DataFrame)
-    rotation_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
-    q: pd.DataFrame = field(default_factory=pd.DataFrame)
-    rotation_sets: pd.DataFrame = field(default_factory=pd.DataFrame)
-    seed004: pd.DataFrame = field(default_factory=pd.DataFrame)
-    n_degenerate: int = 0
-    verdicts: Any = None
-
-    @property
-    def pooled(self) -> bool:
-        """Whether conditions have several seeds (tests and verdicts are then per condition)."""
-        return len(self.condition_periodicity) > 0
-
-
-def analyse(results: Results, n_boot: int = 1000, n_perm: int = 999, seed: int = 0
-            ) -> Analysis:
-    """Compute every table the present inputs allow.
-
-    Args:
-        results: the loaded tables.
-        n_boot: bootstrap replicates per CI.
-        n_perm: permutations per periodicity test.
-        seed: the generators' seed (the report is reproducible).
-    """
-    r = results
-    out = Analysis(results=r, n_boot=n_boot, n_perm=n_perm,
-                   differences=config_differences(r.trials))
-    sal, hog, ori = r.saliency, r.hog_svm, r.orientation
-    digests = condition_digests(r.trials)
-    if sal is not None:
-        sal, out.n_degenerate = mask_degenerate(sal)
-        out.curves = curve_table(sal, n_boot=n_boot, seed=seed)
-        out.condition_curves = curve_table(sal, by="condition", condition_of=digests,
-                                           n_boot=n_boot, seed=seed)
-        out.hypothesis_c = baseline_effects(sal, seed=seed)
-        out.q = q_table(sal)
-        if out.condition_curves["n_seeds"].max() > 1:
-            out.condition_periodicity = peak_table(sal, by="condition", condition_of=digests,
-                                                   n_perm=n_perm, seed=seed)
-    if sal is not None or hog is not None:
-        out.periodicity = peak_table(sal, hog, n_perm=n_perm, seed=seed)
-        out.table_i = table_one(out.condition_curves, hog, differences=out.differences)
-    if sal is not None and hog is not None:
-        out.hypothesis_a = hog_dice_table(out.curves, hog)
-    if ori is not None:
-        out.orientation = orientation_summary(ori)
-        out.hypothesis_b = orientation_table(out.curves if sal is not None else None, hog, ori)
-    if sal is not None and (hog is not None or ori is not None):
-        out.train_angle = train_angle_table(out.curves, hog, ori)
-    if r.pretext is not None:
-        out.rotation_accuracy = rotation_accuracy_table(r.pretext)
-    if r.probe is not None:
-        out.rotation_sets = rotation_set_table(r.probe, trials=r.trials)
-        out.seed004 = seed004_table(r.probe, r.trials)
-    out.verdicts = _verdicts(out, sal, digests, n_perm, seed)
-    return out
-
-
-def _verdicts(a: Analysis, saliency: pd.DataFrame | None, digests: dict[str, str] | None,
-              n_perm: int, seed: int) -> Any:
-    # the findings (analysis/verdicts.py), judged at the level the tests were run: per
-    # condition when conditions have seeds, else per trial
-    try:
-        from analysis.verdicts import study_verdicts
-    except ImportError:
-        return None
-    periodicity = a.condition_periodicity if a.pooled else a.periodicity
-    if not len(periodicity):
-        return None
-    r = a.results
-    return study_verdicts(saliency, periodicity, a.condition_curves if a.pooled else a.curves,
-                          trials=r.trials, hog=r.hog_svm,
-                          condition_of=digests if a.pooled else None, n_perm=n_perm,
-                          seed=seed, n_degenerate=a.n_degenerate)
 
 
 CSV_FILES = {  # attribute of Analysis -> file name, index kept for the wide tables
@@ -165,6 +53,9 @@ CSV_FILES = {  # attribute of Analysis -> file name, index kept for the wide tab
     "rotation_accuracy": ("seed002_rotation_accuracy.csv", True),
     "q": ("seed002_q.csv", True), "rotation_sets": ("seed003_rotation_sets.csv", True),
     "seed004": ("seed004_tasks.csv", True),
+    "train_angle_tests": ("train_angle_test.csv", False),
+    "train_angle_effects": ("train_angle_effects.csv", False),
+    "replication": ("replication.csv", False),
 }
 
 
@@ -279,22 +170,26 @@ def _restriction(study: str | None, datasets: Sequence[str] | None,
 def _write(located: StudyFolder, results: Results, out: Path, info: dict[str, Any],
            n_boot: int, n_perm: int, seed: int) -> list[Path]:
     written: list[Path] = []
+    made_first: dict[str, list[Path]] = {}
     if results.saliency is not None:
-        table = per_angle_table(results.saliency, results.hog_svm)
+        # degenerate points (pair_similarity at 0°) are left out here as everywhere
+        table = per_angle_table(mask_degenerate(results.saliency)[0], results.hog_svm)
         csv, md, png = out / "per_angle.csv", out / "per_angle.md", out / "per_angle.png"
         table.to_csv(csv, index=False)
         md.write_text("# Mean saliency metrics per evaluation angle\n\n"
                       + table.to_markdown(index=False, floatfmt=".4f") + "\n")
         per_angle_figure(table, results.hog_svm).savefig(png, dpi=figures.PNG_DPI)
         written += [csv, md, png]
+        made_first["per_angle"] = [png]
     a = analyse(results, n_boot=n_boot, n_perm=n_perm, seed=seed)
     written += write_tables(a, out)
-    made = write_figures(a, out)
+    made = {**made_first, **write_figures(a, out)}
     written += [p for paths in made.values() for p in paths]
     trials = sorted(a.curves["trial_id"].astype(str).unique()) if len(a.curves) else []
-    examples = copy_examples(located.artifacts, trials, out)
+    stems = example_stems(a, trials[:MAX_EXAMPLE_TRIALS])
+    examples = copy_examples(located.artifacts, trials, out, stems)
     written += examples
-    doc = build_document(a, made, examples, info, Path(located.folder), out)
+    doc = build_document(a, made, examples, info, Path(located.folder), out, stems)
     (out / "report.md").write_text(doc.to_markdown())
     (out / "report.html").write_text(doc.to_html(out))
     return [*written, out / "report.md", out / "report.html"]

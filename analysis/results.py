@@ -4,7 +4,8 @@ A study folder (``rotsweep run --out DIR``) holds ``results/<table>/study=…/da
 trial ``part-*`` files and, after compaction, ``compact-*`` files), ``artifacts/<trial_id>/``
 and ``study.json``; a bare results root (the folder holding the table folders, e.g. a
 ``--storage`` location's ``results``) works as well. Tables that are absent are ``None``.
-``train_angles`` comes back as a label (``"0/90"``, ``"22.5"``), not a list.
+``train_angles`` comes back as a label (``"0,90"``, ``"22.5"``: the ``train_angle_set``
+spelling), not a list.
 
 At scale, read only what an aggregate needs: ``tables=`` and ``columns=`` are pushed down to
 the files (a per-angle mean of Dice reads four columns of one table, not every column of six).
@@ -22,9 +23,8 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from rotsweep.schema import TABLES, columns
+from rotsweep.schema import TABLES, angle_set_texts, columns
 from rotsweep.tables import read_arrow, table_exists
 
 
@@ -108,13 +108,13 @@ def load_results(folder: str | os.PathLike[str], *, study: str | None = None,
 
 
 def label_lists(table: pa.Table) -> pa.Table:
-    """``train_angles`` lists → labels such as ``"0/90"`` or ``"22.5/90"`` (float32 degrees
-    written as short as they read; computed in Arrow: 10 M rows of lists would otherwise become
-    10 M Python objects in pandas)."""
+    """``train_angles`` lists → labels such as ``"0,90"`` or ``"22.5,90"``: the
+    ``train_angle_set`` spelling (rotsweep/vocabulary.py; computed in Arrow: 10 M rows of lists
+    would otherwise become 10 M Python objects in pandas)."""
     if "train_angles" not in table.column_names:
         return table
-    lists = table.column("train_angles")
-    labels = pc.fill_null(pc.binary_join(pc.cast(lists, pa.list_(pa.string())), "/"), "")
+    labels = table.column("train_angle_set") if "train_angle_set" in table.column_names \
+        else angle_set_texts(table.column("train_angles"))
     return table.set_column(table.column_names.index("train_angles"), "train_angles", labels)
 
 

@@ -1,7 +1,8 @@
 """The report's text, section by section, from an :class:`analysis.report.Analysis`.
 
-Order (top to bottom, as a researcher reads; the later sections are in
-:mod:`analysis.sections_more`): what was run, the summary, the findings (the
+Order (top to bottom, as a researcher reads; the opening answer is
+:mod:`analysis.answer`, the later sections are in :mod:`analysis.sections_more`): the study's
+question answered per dataset and metric, what was run, the summary, the findings (the
 verdicts module's table and figure, when it exists), the per-angle curves and their
 periodicity, seed 000's Table I and HoG-SVM curve, the three hypotheses, seeds 002 and 003's
 tables, saliency examples, and how every number was computed. Tables show the ``init`` column
@@ -11,13 +12,16 @@ as ``network`` (pre-trained from what, or an untrained baseline: :mod:`analysis.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.answer import answer_section
+from analysis.derived import Analysis
 from analysis.document import Document
 from analysis.figures import METRIC_NAMES, has_baseline
+from analysis.labels import config_name, joined_name
 from analysis.sections_more import (
     examples_section,
     hypotheses_section,
@@ -36,8 +40,6 @@ from analysis.text import (
     trained,
 )
 
-if TYPE_CHECKING:
-    from analysis.report import Analysis
 
 def intro(doc: Document, a: Analysis, info: dict[str, Any]) -> None:
     """What was run and what the folder holds."""
@@ -57,13 +59,14 @@ def intro(doc: Document, a: Analysis, info: dict[str, Any]) -> None:
             fill_value=0)
         doc.table(counts.reset_index(), floatfmt=".0f")
         failed = r.trials[r.trials["status"] == "FAILED"]
-        doc.bullets([f"FAILED `{t}`: {str(e).splitlines()[-1][:200]}"
-                     for t, e in zip(failed["trial_id"], failed["error"], strict=True)])
+        doc.bullets([f"FAILED: {d}, {config_name(c)}: {str(e).splitlines()[-1][:200]}"
+                     for d, c, e in zip(failed["dataset"], failed["config_json"],
+                                        failed["error"], strict=True)])
 
 
-def _periodicity_line(row: dict[str, Any]) -> str:
+def _periodicity_line(row: dict[str, Any], names: dict[str, str]) -> str:
     who = ("HoG-SVM accuracy" if row["metric"] == "hog_svm_accuracy"
-           else f"Dice, θ = {row.get('train_angles', '')}° (`{row['trial_id']}`)")
+           else f"Dice, {joined_name(row['trial_id'], names)}")
     if row["metric"] == "hog_svm_accuracy":  # one curve, no replicates: described, not tested
         return (f"**{row['dataset']}**, {who} (described, not tested: docs/statistics.md): "
                 f"dominant period {row['dominant_period']:.0f}°; maxima at "
@@ -102,19 +105,19 @@ def summary(doc: Document, a: Analysis) -> None:
     if a.verdicts is not None:
         items += a.verdicts.lines()
         if len(per):
-            items += [_periodicity_line(r) for r in
+            items += [_periodicity_line(r, a.names) for r in
                       per[per["metric"] == "hog_svm_accuracy"].to_dict("records")]
     elif len(per):
         dice = per[per["metric"] == "dice"]
-        items += ([_periodicity_line(r) for r in dice.to_dict("records")]
+        items += ([_periodicity_line(r, a.names) for r in dice.to_dict("records")]
                   if len(dice) <= MAX_SUMMARY_TRIALS else _periodicity_counts(dice))
-        items += [_periodicity_line(r) for r in
+        items += [_periodicity_line(r, a.names) for r in
                   per[per["metric"] == "hog_svm_accuracy"].to_dict("records")]
     rows_a = trained(a.hypothesis_a) if len(a.hypothesis_a) else a.hypothesis_a
     rows_a = rows_a[rows_a["metric"] == "dice"] if len(rows_a) else rows_a
     if len(rows_a) <= MAX_SUMMARY_TRIALS:
-        items += [f"(a) **{r['dataset']}** `{r['trial_id']}`: ρ(Dice, HoG-SVM) = {r['rho']:.2f}"
-                  f", circular-shift p = {p_text(r['p_shift'])}."
+        items += [f"(a) **{r['dataset']}**, {joined_name(r['trial_id'], a.names)}: "
+                  f"ρ(Dice, HoG-SVM) = {r['rho']:.2f}, circular-shift p = {p_text(r['p_shift'])}."
                   for r in rows_a.to_dict("records")]
     else:
         items.append(f"(a) ρ(Dice, HoG-SVM) over {len(rows_a)} trials: median "
@@ -126,8 +129,9 @@ def summary(doc: Document, a: Analysis) -> None:
               f"{r['similarity_90']:.2f}." for r in a.orientation.to_dict("records")]
     rows_c = a.hypothesis_c[a.hypothesis_c["metric"] == "dice"] if len(a.hypothesis_c) \
         else a.hypothesis_c
-    items += [f"(c) **{r['dataset']}** `{r['trial_id']}`: trained − random-init Dice = "
-              f"{r['diff_mean']:+.3f} [{r['diff_ci_low']:+.3f}, {r['diff_ci_high']:+.3f}], "
+    items += [f"(c) **{r['dataset']}**, {joined_name(r['trial_id'], a.names)}: trained − "
+              f"random-init Dice = {r['diff_mean']:+.3f} [{r['diff_ci_low']:+.3f}, "
+              f"{r['diff_ci_high']:+.3f}], "
               f"d_z = {r['cohen_dz']:.2f}, p = {p_text(r['p_sign_flip'])}."
               for r in rows_c.head(MAX_SUMMARY_TRIALS).to_dict("records")]
     doc.bullets(items or ["No saliency or HoG-SVM curves in this folder."])
@@ -151,6 +155,11 @@ def curves_section(doc: Document, a: Analysis, made: dict[str, list[Path]], out:
                        (" (polar)" if "polar" in name else "") + " per dataset, 95 % CI." +
                        (" Dashed: untrained baseline." if has_baseline(a.condition_curves,
                                                                        "dice") else ""))
+    if "per_angle" in made:
+        doc.figure(made["per_angle"][0].relative_to(out),
+                   "Mean Dice per evaluation angle φ, one line per train angle θ (the plain "
+                   "means of `per_angle.csv`, no CI; degenerate points left out), and the "
+                   "HoG-SVM accuracy below.")
     others = [k for k in made if k.endswith("_vs_angle") and k not in
               ("dice_vs_angle", "hog_svm_vs_angle")]
     for name in others:
@@ -177,12 +186,21 @@ def curves_section(doc: Document, a: Analysis, made: dict[str, list[Path]], out:
     table = a.periodicity[cols]
     if len(table) > MAX_TABLE_ROWS:
         table = table[table["metric"].isin(["dice", "soft_dice", "hog_svm_accuracy"])]
-    capped(doc, table, "periodicity.csv")
+    capped(doc, table, "periodicity.csv", names=a.names)
     if len(a.condition_periodicity):
-        doc.paragraph("The same per condition, seeds pooled (each seed × image curve shifted "
-                      "on its own): `periodicity_by_condition.csv`.")
+        doc.paragraph("The same per condition, seeds pooled — *is there a pattern in the "
+                      "average* of its networks (the image the unit, an image's seeds averaged "
+                      "first): `periodicity_by_condition.csv`.")
         capped(doc, a.condition_periodicity[[c for c in cols if c != "trial_id"]
                                              + ["n_trials"]], "periodicity_by_condition.csv")
+    if len(a.replication):
+        doc.paragraph("Replication — *does another seed give the same pattern* (the seed the "
+                      "unit): each seed's curve on its own images, the mean correlation over "
+                      "seed pairs, and its circular-shift p (docs/statistics.md).")
+        rep = [c for c in ("dataset", "train_angles", "trial_id", "init", "metric", "n_seeds",
+                           "n_images_per_seed", "r_mean", "p_replication", "note")
+               if c in a.replication]
+        capped(doc, a.replication[rep], "replication.csv", names=a.names)
 
 
 def seed000_section(doc: Document, a: Analysis, made: dict[str, list[Path]], out: Path
@@ -221,7 +239,9 @@ def findings_section(doc: Document, a: Analysis, made: dict[str, list[Path]], ou
         cols = [c for c in ("dataset", "label", "metric", "level", "period", "p", "p_holm",
                             "p_vs_baseline_holm", "baseline", "control", "verdict", "reasons")
                 if c in significant]
-        capped(doc, significant[cols], "verdicts.csv")
+        shown = significant.assign(label=[joined_name(t, a.names) for t in
+                                          significant["trial_id"]])
+        capped(doc, shown[cols], "verdicts.csv")
     else:
         doc.paragraph("No trained curve has an angle pattern after Holm's correction; every "
                       "test is in `verdicts.csv`.")
@@ -236,9 +256,12 @@ def findings_section(doc: Document, a: Analysis, made: dict[str, list[Path]], ou
 
 
 def build_document(a: Analysis, made: dict[str, list[Path]], examples: list[Path],
-                   info: dict[str, Any], folder: Path, out: Path) -> Document:
+                   info: dict[str, Any], folder: Path, out: Path,
+                   stems: dict[str, str] | None = None) -> Document:
     """The whole report, in reading order."""
     doc = Document(f"rotsweep report: {info.get('name', folder.name)}")
+    answer_section(doc, a)
+    doc.heading("What was run")
     intro(doc, a, info)
     summary(doc, a)
     findings_section(doc, a, made, out)
@@ -246,6 +269,6 @@ def build_document(a: Analysis, made: dict[str, list[Path]], examples: list[Path
     seed000_section(doc, a, made, out)
     hypotheses_section(doc, a, made, out)
     other_seeds_section(doc, a)
-    examples_section(doc, a, examples, out)
+    examples_section(doc, a, examples, out, stems)
     methods_section(doc, a)
     return doc

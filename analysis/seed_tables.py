@@ -54,7 +54,7 @@ def table_one(curves: pd.DataFrame, hog: pd.DataFrame | None, metric: str = "dic
                     g.groupby("eval_angle")["mean"].mean())
     if hog is not None and len(hog):
         for dataset, g in hog.groupby("dataset", sort=True, observed=True):
-            cols[f"{dataset}: HoG-SVM accuracy"] = g.groupby("angle")["accuracy"].mean()
+            cols[f"{dataset}: HoG-SVM accuracy"] = g.groupby("eval_angle")["accuracy"].mean()
     if not cols:
         return pd.DataFrame()
     parts = {k: v.set_axis(v.index.astype(float)) for k, v in cols.items()}
@@ -143,7 +143,7 @@ def rotation_set_table(probe: pd.DataFrame, metric: str | None = None,
         frame = frame[frame["metric"] == metric]
     labels = architecture_labels(trials)
     frame = frame.assign(
-        n_rotations=frame["train_angles"].map(lambda s: len(s.split("/")) if s else 0),
+        n_rotations=frame["train_angles"].map(lambda s: len(s.split(",")) if s else 0),
         architecture=[labels.get(str(t), str(b)) for t, b in
                       zip(frame["trial_id"], frame["backbone"], strict=True)])
     keys = ["dataset", "backbone", "architecture", "pretext", "downstream", "probe", "n_train",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from analysis.curves import BASELINE_INIT
 from analysis.document import Document
-from analysis.labels import with_network
+from analysis.labels import joined_name, with_network
 
 ALPHA = 0.05
 MAX_SUMMARY_TRIALS = 12
@@ -39,9 +41,22 @@ def short_rows(frame: pd.DataFrame, step_column: str | None = None) -> tuple[pd.
     return frame[keep], f" ({which}, {int(keep.sum())} of {len(frame)} rows)"
 
 
-def capped(doc: Document, frame: pd.DataFrame, csv: str, floatfmt: str = ".3g") -> None:
+def named(frame: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
+    """``frame`` with its ``trial_id`` column replaced by a ``trial`` column of names (θ, seed:
+    :func:`analysis.labels.joined_name`); the report never shows a trial's id (the CSV keeps
+    it)."""
+    if "trial_id" not in frame.columns or names is None:
+        return frame
+    out = frame.copy()
+    out.insert(out.columns.get_loc("trial_id"), "trial",
+               [joined_name(t, names) for t in out["trial_id"]])
+    return out.drop(columns="trial_id")
+
+
+def capped(doc: Document, frame: pd.DataFrame, csv: str, floatfmt: str = ".3g",
+           names: Mapping[str, str] | None = None) -> None:
     # A study of hundreds of trials would make the page unreadable: the first rows, and where
     # the rest are.
-    doc.table(with_network(frame.head(MAX_TABLE_ROWS)), floatfmt=floatfmt)
+    doc.table(with_network(named(frame.head(MAX_TABLE_ROWS), names)), floatfmt=floatfmt)
     if len(frame) > MAX_TABLE_ROWS:
         doc.paragraph(f"First {MAX_TABLE_ROWS} of {len(frame)} rows; all in `{csv}`.")

@@ -44,7 +44,7 @@ CHANCE = {"dice": 0.0, "iou": 0.0, "soft_dice": 0.0, "mass_in_mask": 0.0, "q_bbo
 HOG_METRIC = "hog_svm_accuracy"
 KEYS = ["dataset", "trial_id", "metric"]
 LABEL_COLUMNS = ("train_angles", "pretraining", "backbone", "pretext", "method", "target",
-                 "threshold_rule", "trial_id")
+                 "threshold_rule", "seed", "trial_id")
 MAX_LINES = 12
 
 

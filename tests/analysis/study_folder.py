@@ -66,7 +66,7 @@ def write_study(root: Path, make_saliency: Callable[..., pd.DataFrame], n_images
         (folder / "trial_config.json").write_text(json.dumps(trial_config(dataset, seed)))
     for dataset in ("brats", "kvasir_seg"):
         write_part(results, "hog_svm", pd.DataFrame({
-            "study": "demo", "dataset": dataset, "angle": GRID,
+            "study": "demo", "dataset": dataset, "eval_angle": GRID,
             "accuracy": 0.75 - 0.25 * np.cos(np.radians(4 * GRID)), "accuracy_std": 0.02}),
             key=f"hog-{dataset}")
         weights = 1.0 + np.cos(np.radians(4 * np.arange(180)))
@@ -90,7 +90,7 @@ def write_light_study(root: Path) -> None:
     results = root / "results"
     for dataset in ("brats", "kvasir_seg"):
         write_part(results, "hog_svm", pd.DataFrame({
-            "study": "demo", "dataset": dataset, "angle": GRID,
+            "study": "demo", "dataset": dataset, "eval_angle": GRID,
             "accuracy": 0.75 - 0.25 * np.cos(np.radians(4 * GRID)), "accuracy_std": 0.02}),
             key=f"hog-{dataset}")
     for trial_id, dataset in (("b0", "brats"), ("b1", "brats"), ("k0", "kvasir_seg")):

@@ -34,7 +34,7 @@ def test_curve_means_match_a_plain_groupby(make_saliency: Callable[..., pd.DataF
         assert row.mean == pytest.approx(naive.loc[(row.trial_id, row.eval_angle), row.metric],
                                          rel=1e-6)
         assert row.ci_low <= row.mean <= row.ci_high
-    assert set(table["train_angles"]) == {"90", "0/45"}
+    assert set(table["train_angles"]) == {"90", "0,45"}
     assert (table["n_images"] == 30).all() and (table["n_seeds"] == 1).all()
 
 

@@ -23,7 +23,7 @@ def svm_curve(a: np.ndarray) -> np.ndarray:
 
 def hog_table(curve: Callable[[np.ndarray], np.ndarray], dataset: str = "brats"
               ) -> pd.DataFrame:
-    return pd.DataFrame({"study": "s", "dataset": dataset, "angle": GRID.astype(np.int16),
+    return pd.DataFrame({"study": "s", "dataset": dataset, "eval_angle": GRID.astype(np.int16),
                          "accuracy": curve(GRID.astype(float)), "accuracy_std": 0.01})
 
 
@@ -94,3 +94,10 @@ def test_train_angle_table_uses_one_point_per_trained_angle(
     assert row["n_trials"] == 5 and row["angles"] == "0/45/90/135/180"
     assert row["rho"] == pytest.approx(-1.0)
     assert row["p_perm"] == pytest.approx(2 / 120)  # exact: 2 of the 5! pairings are as extreme
+    assert row["note"] == ""
+    # three trials (a 3-θ study): 2 of 3! pairings tie with ρ = ±1, so p >= 1/3; no p of 1
+    three = curves[curves["train_angles"].isin(["0", "45", "90"])]
+    row = train_angle_table(three, hog_table(svm_curve), None, metrics=["dice"]).iloc[0]
+    assert np.isnan(row["p_perm"])
+    assert row["note"] == ("3 trials: the smallest possible p is 0.333; at least 5 train "
+                           "angles are needed for p < 0.05")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -63,7 +64,9 @@ def test_open_study_gives_tidy_hashable_tables(smoke: Path) -> None:
                                                     "trials", "orientation"}
     sal = s.saliency
     assert set(sal["train_angles"]) == {(90.0,)}
-    assert sal["eval_angle"].dtype == "float64"
+    assert sal["eval_angle"].dtype == "float32"  # as pd.read_parquet gives it
+    assert set(sal["train_angle_set"]) == {"90"}
+    assert sal["network"].eq("untrained").eq(sal["init"].eq("random_baseline")).all()
     means = sal.groupby(["train_angles", "eval_angle"])["dice"].mean()  # was: unhashable
     assert len(means) == 24
     assert s.probe["train_angles"].iloc[0] == (90.0,)
@@ -97,6 +100,8 @@ def test_figures_are_functions_returning_figures(smoke: Path) -> None:
         s.plot_curves("iou", n_boot=20)
     curves = s.curves("dice", n_boot=20)
     assert set(curves["metric"]) == {"dice"} and {"ci_low", "ci_high"} <= set(curves.columns)
+    # the same two forms of the train angles as the tables (issue 21)
+    assert set(curves["train_angles"]) == {(90.0,)} and set(curves["train_angle_set"]) == {"90"}
 
 
 def test_import_rotsweep_stays_light() -> None:
@@ -115,3 +120,73 @@ def test_documented_examples_run_as_written(smoke: Path, document: str) -> None:
     if document == "docs/notebook.md":
         assert n >= 8
     pd.set_option("display.width", 80)  # the examples print; nothing else to check
+
+
+def test_open_study_imports_no_plotting_until_a_figure(smoke: Path) -> None:
+    folder = smoke / "runs" / "smoke"
+    code = ("import sys, rotsweep; s = rotsweep.open_study(sys.argv[1]); s.saliency; s.configs; "
+            "s.table('pretext', columns=['loss']); print('matplotlib' in sys.modules); "
+            "s.plot_hog(); print('matplotlib' in sys.modules)")  # the negative control
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True,
+                         text=True, check=True, cwd=REPO, timeout=120).stdout.split("\n")
+    assert out[:2] == ["False", "True"]
+
+
+def test_table_reads_only_the_columns_and_rows_asked_for(smoke: Path) -> None:
+    s = rotsweep.open_study(smoke / "runs" / "smoke", datasets=["brats"])
+    two = s.table("saliency", columns=["dice", "eval_angle"])
+    assert list(two.columns) == ["dice", "eval_angle"]  # as asked
+    early = s.table("saliency", columns=["trial_id", "eval_angle", "dice"],
+                    filters=[("eval_angle", "<", 45), ("trial_id", "==", "b1")])
+    assert set(early["eval_angle"]) == {0.0, 15.0, 30.0} and set(early["trial_id"]) == {"b1"}
+    either = s.table("saliency", columns=["trial_id"], filters=[
+        [("trial_id", "==", "b0")], [("trial_id", "==", "k0")]])  # k0: not in brats
+    assert set(either["trial_id"]) == {"b0"} and len(either) == len(two) / 2
+    whole = s.saliency  # the same values and dtypes as the whole table's columns
+    pd.testing.assert_frame_equal(two, whole[["dice", "eval_angle"]])
+    expected = whole[(whole["eval_angle"] < 45) & (whole["trial_id"] == "b1")]
+    pd.testing.assert_frame_equal(early.reset_index(drop=True), expected[
+        ["trial_id", "eval_angle", "dice"]].reset_index(drop=True))
+    assert s.table("saliency", columns=["dice"]).equals(whole[["dice"]])  # from the read one
+    assert list(s.table("orientation", columns=["weight"]).columns) == ["weight"]
+    with pytest.raises(KeyError, match="no column 'dicee'"):
+        s.table("saliency", columns=["dicee"])
+    with pytest.raises(KeyError, match="no column 'angle'"):
+        s.table("saliency", filters=[("angle", "==", 0)])
+
+
+def bytes_read() -> int:
+    """Bytes this process (all its threads: pyarrow's IO pool too) has read from files."""
+    text = Path("/proc/self/io").read_text()
+    return int(re.search(r"^rchar: (\d+)", text, flags=re.M).group(1))  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+def test_two_columns_of_a_million_rows_read_only_their_bytes(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from rotsweep.tables import write_part
+
+    frame = saliency_frame(lambda a: 0.5 + 0.1 * np.cos(np.radians(a)), n_images=41_667,
+                           angles=np.arange(0, 360, 15))
+    assert len(frame) >= 1_000_000
+    write_part(tmp_path / "results", "saliency", frame, key="t0")
+    (tmp_path / "study.json").write_text('{"name": "s"}')
+    files = sorted((tmp_path / "results" / "saliency").rglob("*.parquet"))
+    size = sum(f.stat().st_size for f in files)
+    meta = [pq.ParquetFile(f).metadata for f in files]
+    wanted = sum(m.row_group(g).column(c).total_compressed_size for m in meta
+                 for g in range(m.num_row_groups) for c in range(m.num_columns)
+                 if m.row_group(g).column(c).path_in_schema in ("eval_angle", "dice"))
+    s = rotsweep.open_study(tmp_path)
+    # modules imported and the folder listed: only the reads below are counted
+    assert s.table("saliency", columns=["seed"], filters=[("trial_id", "==", "none")]).empty
+    before = bytes_read()
+    two = s.table("saliency", columns=["eval_angle", "dice"])
+    pruned = bytes_read() - before
+    assert len(two) == len(frame) and list(two.columns) == ["eval_angle", "dice"]
+    before = bytes_read()
+    assert len(s.saliency) == len(frame)  # the negative control: every column
+    whole = bytes_read() - before
+    assert whole >= 0.9 * size
+    assert wanted < 0.5 * size and pruned <= wanted + 256 * 1024, (pruned, wanted, size)

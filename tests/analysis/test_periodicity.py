@@ -165,7 +165,7 @@ def test_peaks_csv_has_one_row_per_dataset_trial_metric(
         make_saliency(curves["four_fold"](phase=45), trial_id="b", dataset="kvasir_seg"),
         make_saliency(curves["flat"](), trial_id="b", dataset="kvasir_seg",
                       init="random_baseline")])
-    hog = pd.DataFrame({"dataset": "brats", "angle": GRID,
+    hog = pd.DataFrame({"dataset": "brats", "eval_angle": GRID,
                         "accuracy": 0.75 - 0.25 * np.cos(np.radians(4 * GRID))})
     table = peak_table(frame, hog, n_perm=199)
     csv = peaks_csv_rows(table)

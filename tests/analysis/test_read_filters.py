@@ -10,17 +10,18 @@ from rotsweep.tables import read_table, write_part
 
 
 def test_unknown_filter_or_column_names_the_table_and_the_name(tmp_path: Path) -> None:
-    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "angle": 0,
+    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "eval_angle": 0,
                                       "accuracy": 0.5}], key="h")
     with pytest.raises(KeyError, match="table 'hog_svm' has no column 'trial_id'"):
         read_table(tmp_path, "hog_svm", filters=[("trial_id", "==", "x")])
     with pytest.raises(KeyError, match="no column 'acuracy'"):
-        read_table(tmp_path, "hog_svm", columns=["angle", "acuracy"])
+        read_table(tmp_path, "hog_svm", columns=["eval_angle", "acuracy"])
     # disjunctive filters (a list of AND-lists) are checked too, and work
     with pytest.raises(KeyError, match="no column 'epoch'"):
-        read_table(tmp_path, "hog_svm", filters=[[("angle", "==", 0)], [("epoch", "==", 1)]])
-    both = read_table(tmp_path, "hog_svm", filters=[[("angle", "==", 0)], [("angle", "==", 9)]],
-                      columns=["angle", "accuracy"])
+        read_table(tmp_path, "hog_svm", filters=[[("eval_angle", "==", 0)], [("epoch", "==", 1)]])
+    both = read_table(tmp_path, "hog_svm",
+                      filters=[[("eval_angle", "==", 0)], [("eval_angle", "==", 9)]],
+                      columns=["eval_angle", "accuracy"])
     assert both["accuracy"].tolist() == [0.5]
 
 
@@ -31,12 +32,12 @@ def test_load_results_reads_only_the_tables_and_columns_asked(tmp_path: Path) ->
                                        "train_angles": angles, "eval_angle": 7.5,
                                        "image_id": "i", "dice": 0.5}
                                       for angles in ([22.5, 90], [0], None)], key="t")
-    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "angle": 7.5}], key="h")
+    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "eval_angle": 7.5}], key="h")
     res = load_results(tmp_path, tables=["saliency"],
                        columns={"saliency": ["trial_id", "train_angles", "dice"]})
     assert res.present() == ["saliency"] and res.hog_svm is None
     assert list(res.saliency.columns) == ["trial_id", "train_angles", "dice"]
-    assert res.saliency["train_angles"].tolist() == ["22.5/90", "0", ""]  # hashable labels
+    assert res.saliency["train_angles"].tolist() == ["22.5,90", "0", ""]  # hashable labels
     with pytest.raises(KeyError, match="no table 'salency'"):
         load_results(tmp_path, tables=["salency"])
     with pytest.raises(KeyError, match="no column 'dise'"):

@@ -97,7 +97,7 @@ def test_config_differences_tell_apart_what_the_columns_do_not() -> None:
     assert config_differences(trials.iloc[[0, 2]]) == {}
     meta = pd.DataFrame({"train_angles": ["0/90"] * 3, "trial_id": ["a", "b", "c"]})
     assert list(curve_labels(meta, config_differences(trials))) == [
-        "θ = 0/90°, blocks=3 (a)", "θ = 0/90°, blocks=4", "θ = 0/90°, blocks=3 (c)"]
+        "θ = 0/90°, blocks=3 (curve 1)", "θ = 0/90°, blocks=4", "θ = 0/90°, blocks=3 (curve 2)"]
 
 
 def test_contents_links_every_heading_once(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_report_writes_every_file(reported: tuple[Path, list[Path]]) -> None:
         "dice_vs_angle.png", "dice_vs_angle.svg", "dice_polar.png", "dice_polar.svg",
         "soft_dice_vs_angle.svg", "auc_vs_angle.png", "hog_svm_vs_angle.png",
         "hog_svm_vs_angle.svg", "orientation.png", "orientation.svg",
-        "examples/b0_saliency_examples.png", "report.md", "report.html",
+        "examples/brats_theta_90_seed_0_saliency_examples.png", "report.md", "report.html",
         "q_bbox_vs_angle.png", "verdicts.csv", "dice_controls.png"}
     assert expected <= names, sorted(expected - names)
     for path in written:
@@ -80,7 +80,8 @@ def test_report_html_has_contents_and_embedded_linked_figures(
     assert all((study_dir / "report" / link).is_file() for link in links)
     md = (study_dir / "report" / "report.md").read_text()
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings[:3] == ["## Summary", "## Findings", "## 1. Saliency vs. evaluation angle"]
+    assert headings[:5] == ["## The answer", "## What was run", "## Summary", "## Findings",
+                            "## 1. Saliency vs. evaluation angle"]
     for section in ("Hypothesis (a)", "Hypothesis (b)", "Hypothesis (c)", "Seed 002",
                     "Seed 003", "Methods"):
         assert any(section in h for h in headings), section
@@ -129,7 +130,7 @@ def test_a_saliency_table_alone_is_enough(tmp_path: Path,
             "report.html"} <= names
     out = tmp_path / "report-trial=t1"  # a filtered report has a folder of its own
     assert {p.parent for p in written if p.suffix == ".md"} == {out}
-    assert "No `probe` table" in (out / "report.md").read_text()
+    assert "Seed 003" not in (out / "report.md").read_text()  # no probe table: left out
     assert set(pd.read_csv(out / "peaks.csv")["trial_id"]) == {"t1"}
     assert not (tmp_path / "report").exists()
     md = (out / "report.md").read_text()

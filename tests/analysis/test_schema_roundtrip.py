@@ -107,7 +107,7 @@ def test_version_1_tables_still_read_upcast(tmp_path: Path) -> None:
     pq.write_table(v1_saliency("old1", [0, 15]), folder / "part-old1.parquet")
     pq.write_table(v1_saliency("old2", [30]), folder / "part-old2.parquet")
     assert int(pq.read_schema(folder / "part-old1.parquet").metadata[VERSION_KEY]) == 1
-    # a version-2 trial written into the same table (a v1 study resumed by this version)
+    # a current-version trial written into the same table (a v1 study resumed by this version)
     write_part(tmp_path, "saliency", [{**saliency_rows("new")[0], "eval_angle": 22.5,
                                        "pretraining": "moco_rotation θ=90",
                                        "degenerate": False}], key="new")
@@ -123,24 +123,26 @@ def test_version_1_tables_still_read_upcast(tmp_path: Path) -> None:
     half = read_table(tmp_path, "saliency", filters=[("eval_angle", ">", 10)],
                       columns=["trial_id", "eval_angle"])
     assert sorted(half["eval_angle"]) == [15.0, 15.0, 22.5, 30.0, 30.0]
-    # compaction rewrites everything as version 2 and records it; pandas then reads floats
+    assert set(old["network"]) == {"pretrained"} and set(old["train_angle_set"]) == {"0,90"}
+    # compaction rewrites everything as the current version and records it; pandas then reads
+    # floats
     compact_results(tmp_path)
     manifest = (tmp_path / "saliency" / "_rotsweep.json").read_text()
-    assert '"versions": [2]' in manifest
+    assert f'"versions": [{SCHEMA_VERSION}]' in manifest
     plain = pd.read_parquet(tmp_path / "saliency", filters=[("dataset", "==", "synthetic")])
     assert sorted(plain["eval_angle"]) == sorted(df["eval_angle"])
     assert plain["pretraining"].notna().sum() == 1
 
 
 def test_fractional_angles_round_trip(tmp_path: Path) -> None:
-    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "angle": a, "accuracy": 0.5}
-                                     for a in (0.1, 45.5, 359.9)], key="h")
-    angles = read_table(tmp_path, "hog_svm")["angle"].to_numpy()
+    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "d", "eval_angle": a,
+                                      "accuracy": 0.5} for a in (0.1, 45.5, 359.9)], key="h")
+    angles = read_table(tmp_path, "hog_svm")["eval_angle"].to_numpy()
     assert angles.dtype.name == "float32"
     assert abs(angles - [0.1, 45.5, 359.9]).max() < 1e-4  # 0.1° steps survive float32
 
 
-def test_compaction_upgrades_a_lone_version_1_part_so_pandas_reads_the_table(
+def test_compaction_upgrades_lone_old_parts_so_pandas_reads_the_table(
         tmp_path: Path) -> None:
     from rotsweep.compact import compact_results
 
@@ -149,15 +151,21 @@ def test_compaction_upgrades_a_lone_version_1_part_so_pandas_reads_the_table(
     v1 = table_schema("hog_svm", with_partitions=False, version=1)
     pq.write_table(pa.Table.from_pylist([{"angle": 15, "accuracy": 0.5}], schema=v1),
                    old / "part-h1.parquet")
-    write_part(tmp_path, "hog_svm", [{"study": "s", "dataset": "b", "angle": 22.5,
-                                      "accuracy": 0.75}], key="h2")
+    # a version-2 part beside it (float32 ``angle``, the column's name before version 3)
+    new = tmp_path / "hog_svm" / "study=s" / "dataset=b"
+    new.mkdir(parents=True)
+    v2 = table_schema("hog_svm", with_partitions=False, version=2)
+    pq.write_table(pa.Table.from_pylist([{"angle": 22.5, "accuracy": 0.75}], schema=v2),
+                   new / "part-h2.parquet")
     # plain pandas takes its schema from one file: int16 from the version-1 part refuses 22.5
     with pytest.raises(pa.ArrowInvalid, match="truncated"):
         pd.read_parquet(tmp_path / "hog_svm")
     stats = compact_results(tmp_path)
-    assert stats.parts_merged == 1  # the lone old part, though a folder needs 2 to compact
-    assert (tmp_path / "hog_svm" / "_rotsweep.json").read_text().endswith('"versions": [2]}')
-    plain = pd.read_parquet(tmp_path / "hog_svm").sort_values("angle")
-    assert plain["angle"].dtype.name == "float32"
-    assert plain["angle"].tolist() == [15.0, 22.5] and plain["accuracy"].tolist() == [0.5, 0.75]
+    assert stats.parts_merged == 2
+    assert (tmp_path / "hog_svm" / "_rotsweep.json").read_text().endswith(
+        f'"versions": [{SCHEMA_VERSION}]}}')
+    plain = pd.read_parquet(tmp_path / "hog_svm").sort_values("eval_angle")
+    assert plain["eval_angle"].dtype.name == "float32" and "angle" not in plain
+    assert plain["eval_angle"].tolist() == [15.0, 22.5]
+    assert plain["accuracy"].tolist() == [0.5, 0.75]
     assert compact_results(tmp_path).partitions == 0  # nothing old left

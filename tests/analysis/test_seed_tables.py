@@ -14,14 +14,14 @@ from analysis.seed_tables import q_table, rotation_accuracy_table, rotation_set_
 from rotsweep.schema import columns
 
 # seed 003, Table 2 (CIFAR-10, conv block 2 of a 4-block RotNet) and its block table
-SEED003 = {"0/90/180/270": 89.06, "0/45/90/135/180/225/270/315": 88.51, "0/180": 87.46,
-           "90/270": 85.52}
+SEED003 = {"0,90,180,270": 89.06, "0,45,90,135,180,225,270,315": 88.51, "0,180": 87.46,
+           "90,270": 85.52}
 
 
 def probe_frame() -> pd.DataFrame:
     rows = []
     for label, acc in SEED003.items():
-        angles = [int(a) for a in label.split("/")]
+        angles = [int(a) for a in label.split(",")]
         for seed in (0, 1):
             for b, block in enumerate(["conv1", "conv2", "conv3", "conv10"]):
                 for metric, value in (("accuracy", acc / 100 - 0.01 * b + 0.002 * seed),
@@ -46,9 +46,9 @@ def test_rotation_set_table_reads_angle_set_to_accuracy_per_block() -> None:
     assert table.index.get_level_values("metric").unique().tolist() == ["accuracy"]
     n_rot = dict(zip(table.index.get_level_values("train_angles"),
                      table.index.get_level_values("n_rotations"), strict=True))
-    assert n_rot == {"0/90/180/270": 4, "0/45/90/135/180/225/270/315": 8, "0/180": 2,
-                     "90/270": 2}
-    assert table["conv2"].idxmax()[-1] == "0/90/180/270"  # seed 003's finding, by construction
+    assert n_rot == {"0,90,180,270": 4, "0,45,90,135,180,225,270,315": 8, "0,180": 2,
+                     "90,270": 2}
+    assert table["conv2"].idxmax()[-1] == "0,90,180,270"  # seed 003's finding, by construction
     loss = rotation_set_table(probe_frame(), metric="loss")
     assert (loss.to_numpy() == 1.0).all()
 
@@ -96,7 +96,7 @@ def test_table_one_puts_dice_per_train_angle_beside_svm_accuracy(
         make_saliency(lambda a: 0.1 + 0 * a, trial_id="b", train_angles=[45],
                       init="random_baseline")])
     curves = curve_table(frame, ["dice"], by="condition", n_boot=50)
-    hog = pd.DataFrame({"dataset": "brats", "angle": np.arange(0, 360, 15),
+    hog = pd.DataFrame({"dataset": "brats", "eval_angle": np.arange(0, 360, 15),
                         "accuracy": np.linspace(0.5, 1.0, 24)})
     table = table_one(curves, hog)
     assert list(table.columns) == ["brats: dice θ = 45°", "brats: dice θ = 90°",
@@ -144,18 +144,19 @@ def test_table_one_keeps_curves_that_differ_only_in_their_config(
     curves = curve_table(frame, ["dice"], by="condition", n_boot=20,
                          condition_of=condition_digests(trials))
     table = table_one(curves, None, differences=config_differences(trials))
-    assert list(table.columns) == [f"brats: dice θ = 0/90/180/270°, blocks={b}"
+    assert list(table.columns) == [f"brats: dice θ = 0,90,180,270°, blocks={b}"
                                    for b in (3, 4, 5)]
     assert table.iloc[0].tolist() == pytest.approx([0.3, 0.4, 0.5], abs=0.01)  # + image noise
-    plain = table_one(curves, None)  # without configs the trial ids tell them apart
-    assert list(plain.columns) == [f"brats: dice θ = 0/90/180/270° (t{b})" for b in (3, 4, 5)]
+    plain = table_one(curves, None)  # without configs: numbered, never named by trial id
+    assert list(plain.columns) == [f"brats: dice θ = 0,90,180,270° (curve {k})"
+                                   for k in (1, 2, 3)]
 
 
 def test_fractional_angles_keep_their_tenths(make_saliency: Callable[..., pd.DataFrame]
                                              ) -> None:
     from analysis.curves import angle_label
 
-    assert angle_label([0.0, 22.5, 359.9]) == "0/22.5/359.9"
+    assert angle_label([0.0, 22.5, 359.9]) == "0,22.5,359.9"
     assert angle_label(np.array([np.float32(0.1)])) == "0.1"
     tenths = np.arange(6) * 0.05
     frame = make_saliency(lambda a: 0 * a + 0.5, angles=np.arange(6), n_images=3).assign(

@@ -121,7 +121,7 @@ def test_hog_chance_band_and_a_control_above_it() -> None:
     # 0.5 + z(1 - 0.05/24) · 1.4 · 0.5/√128 = 0.5 + 2.865 · 0.0619
     assert hog_chance_bound(64, 24) == pytest.approx(0.677, abs=0.002)
     assert hog_chance_bound(32, 23) == pytest.approx(0.750, abs=0.002)
-    hog = pd.DataFrame({"dataset": "noise", "angle": GRID, "n_images": 64,
+    hog = pd.DataFrame({"dataset": "noise", "eval_angle": GRID, "n_images": 64,
                         "accuracy": np.where(GRID == 45, 0.95, 0.5)})
     rows = hog_control_rows(hog, {"noise": "noise"})
     assert not rows.iloc[0]["at_chance"] and rows.iloc[0]["at_angle"] == 45
