@@ -91,7 +91,7 @@ def main() -> None:
     start = time.perf_counter()
     base = [baseline_accuracy(imgs.float().mean(1), a, cfg) for a in subset]
     per_angle = (time.perf_counter() - start) / len(subset)
-    ours = {r["angle"]: r["accuracy"] for r in curves["1_worker"]}
+    ours = {r["eval_angle"]: r["accuracy"] for r in curves["1_worker"]}
     out["baseline_s_per_angle"] = round(per_angle, 4)
     out["baseline_wall_s_extrapolated"] = round(per_angle * len(angles), 1)
     out["speedup_vs_baseline_1_worker"] = round(per_angle * len(angles)

@@ -9,7 +9,9 @@ Reading scales with the data, not the number of files: the table's manifest says
 versions its files have, so only a sample of part footers is opened before the scan (every
 compacted file's footer is read: there are few), and the scan gets the known schema instead of
 inspecting each file. A damaged file still fails with one line naming it: any scan error, or a
-row without a required value, makes the reader check every file to find which.
+row without a required value, makes the reader check every file to find which. Rows of an
+older schema version come back as rows of this one (:func:`rotsweep.schema.upcast`), and
+:func:`read_table` gives the dtypes plain ``pd.read_parquet`` gives (docs/tables.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -43,13 +46,17 @@ from rotsweep.schema import (
     READABLE_VERSIONS,
     SCHEMA_VERSION,
     TABLES,
+    derived,
     required_columns,
+    scan_schema,
+    sources,
     table_schema,
+    upcast,
 )
 from rotsweep.storage import resolve, write_atomic
 
 __all__ = ["SchemaError", "delete_parts", "part_path", "read_arrow", "read_table", "safe_name",
-           "table_exists", "write_part"]
+           "table_exists", "to_pandas", "write_part"]
 
 SAMPLE = 16  # part footers checked per read when the manifest vouches for the versions
 
@@ -104,7 +111,10 @@ def write_part(
         data = {name: group[name].tolist() if name in group else [None] * len(group)
                 for name in stored.names}
         try:
-            arrows.append((str(study), str(dataset), pa.Table.from_pydict(data, schema=stored)))
+            # derived columns the rows leave out are filled as a reader would (``network``
+            # from ``init``, ``train_angle_set`` from ``train_angles``), so pandas sees them too
+            arrow = upcast(pa.Table.from_pydict(data, schema=stored), stored)
+            arrows.append((str(study), str(dataset), arrow))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as err:
             raise SchemaError(f"table {table!r}: {err}") from err
     fs, root = resolve(results_root)
@@ -171,14 +181,15 @@ def read_table(
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
     """Read ``table`` into pandas: the live rows of every part and compacted file, upcast to the
-    current schema.
+    current schema; the dtypes plain ``pd.read_parquet`` gives (:func:`to_pandas`).
 
     Args:
         results_root: the study's results folder or URI.
         table: a table name.
         filters: pyarrow filters, pushed down to the partitions and row groups, e.g.
             ``[("dataset", "==", "kvasir_seg"), ("trial_id", "in", ["a", "b"])]``.
-        columns: a subset of columns to read (only those are read from the files).
+        columns: a subset of columns to read (only those are read from the files); they come
+            back in the table's order.
 
     Raises:
         FileNotFoundError: the table has no part files.
@@ -186,7 +197,19 @@ def read_table(
         SchemaError: a file is broken, foreign or of a version this code does not read (the
             message starts with its path).
     """
-    return read_arrow(results_root, table, filters=filters, columns=columns).to_pandas()
+    return to_pandas(read_arrow(results_root, table, filters=filters, columns=columns))
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """A result table in pandas with the dtypes plain ``pd.read_parquet(<results>/<table>)``
+    gives: the partition columns ``study`` and ``dataset`` as ``category`` (pyarrow reads Hive
+    partitions as dictionaries), everything else as Arrow converts it (float32 angles, list
+    columns as object)."""
+    for col in PARTITION_COLUMNS:
+        if col in table.column_names and not pa.types.is_dictionary(table.schema.field(col).type):
+            at = table.column_names.index(col)
+            table = table.set_column(at, col, pc.dictionary_encode(table.column(col)))
+    return table.to_pandas()
 
 
 def read_arrow(
@@ -218,10 +241,16 @@ def read_arrow(
 
 def _read(fs: pafs.FileSystem, table_dir: str, table: str, partitions: dict[str, Partition],
           filters: Filters | None, columns: list[str] | None, named: set[str]) -> pa.Table:
-    schema = table_schema(table)
+    schema, scan = table_schema(table), scan_schema(table)
     manifest = read_manifest(fs, table_dir)
     trusted = (manifest is not None and manifest.get("table") == table
                and set(manifest["versions"]) <= set(READABLE_VERSIONS))
+    # a filter on a column that older files lack (it is derived on read) runs after the upcast
+    late = bool(named & derived(table)) and not (
+        trusted and set(manifest["versions"]) == {SCHEMA_VERSION})  # type: ignore[index]
+    keep = schema.names if columns is None else \
+        [c for c in schema.names if c in {*columns, *(named if late else ())}]
+    wanted = None if columns is None else sorted(sources(table, set(keep)) & set(scan.names))
     loose = [info for p in partitions.values() for info in p.loose.values()]
     for info in loose if not trusted else _sample(loose):
         file_meta(fs, info.path, table)
@@ -239,12 +268,18 @@ def _read(fs: pafs.FileSystem, table_dir: str, table: str, partitions: dict[str,
         partial += [(fmt.make_fragment(c.path, fs, where), view[c.path])
                     for c in part.compacted if view[c.path] is not None]
     expr = pq.filters_to_expression(filters) if filters else None
+    early = None if late else expr
     try:
-        pieces = [ds.FileSystemDataset(whole, schema, fmt, fs).to_table(filter=expr,
-                                                                         columns=columns)]
+        pieces = [ds.FileSystemDataset(whole, scan, fmt, fs).to_table(filter=early,
+                                                                       columns=wanted)]
         for fragment, ranges in partial:
-            pieces.append(_live_part(fragment, ranges, schema, fmt, fs, expr, columns, named))
-        out = pa.concat_tables(pieces)
+            pieces.append(_live_part(fragment, ranges, scan, fmt, fs, early, wanted, named))
+        out = upcast(pa.concat_tables(pieces),
+                     pa.schema([schema.field(c) for c in keep], metadata=schema.metadata))
+        if late:
+            out = out.filter(expr)
+        if columns is not None:  # the table's order, whatever order they were asked in
+            out = out.select([c for c in keep if c in columns])
     except FileNotFoundError:
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError) as err:

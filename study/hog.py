@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
+from rotsweep.schema import RENAMED_IN_3
 from rotsweep.storage import exists, join, read_bytes, write_bytes
 from rotsweep.tables import write_part
 from study.config import StudyConfig
@@ -99,6 +100,8 @@ def write_cached_table(table: str, keys: tuple[str, str],
     cached = join(paths["cache_root"], table, f"{cache_key}.parquet")
     if exists(cached):
         frame = pq.read_table(io.BytesIO(read_bytes(cached))).to_pandas()
+        # rows cached before schema 3 use the old column names (hog_svm's ``angle``)
+        frame = frame.rename(columns={old: new for new, old in RENAMED_IN_3.get(table, {}).items()})
     else:
         frame = pd.DataFrame(compute())
         buf = io.BytesIO()

@@ -152,13 +152,14 @@ def _score_chunk(turned: np.ndarray, angles: list[float], base: np.ndarray, cfg:
     rows = []
     for angle, gray in zip(angles, turned, strict=True):
         x = np.concatenate([base, hog_features(gray, cfg)])
-        rows.append({"angle": float(angle), **svm_accuracy(x, y, groups, cfg, folds)})
+        rows.append({"eval_angle": float(angle), **svm_accuracy(x, y, groups, cfg, folds)})
     return rows
 
 
 def hog_svm_curve(images: torch.Tensor, angles: list[float], cfg: HogConfig,
                   crop: FieldOfView = "disk") -> list[dict[str, Any]]:
-    """Rows of the ``hog_svm`` table (without study/dataset), one per angle, in ``angles`` order.
+    """Rows of the ``hog_svm`` table (without study/dataset), one per angle (``eval_angle``), in
+    ``angles`` order.
 
     Args:
         images: ``(N, C, H, W)`` in [0, 1], already at ``cfg.image_size``.

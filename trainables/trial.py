@@ -17,6 +17,7 @@ import torch
 
 from rotsweep.storage import join, write_bytes
 from rotsweep.tables import write_part
+from rotsweep.vocabulary import PRETRAINED, UNTRAINED, angle_set, angle_set_text
 from trainables import checkpoints
 from trainables.config import TrialConfig, flatten, to_dict
 from trainables.data import ImageSet, build_dataset, collate, load_split
@@ -77,12 +78,15 @@ def trial_meta(cfg: TrialConfig, trial_id: str) -> dict[str, Any]:
     """The columns that say which trial a row belongs to, shared by every table (each keeps
     those it has, :func:`meta_pick`): ``study, dataset, trial_id, backbone, pretext,
     pretraining`` (the task's own label, e.g. ``moco_rotation θ=90°``), ``train_angles`` (the
-    rotation tasks' angle set; ``None`` for other tasks) and ``seed``."""
+    rotation tasks' angle set, sorted; ``None`` for other tasks), ``train_angle_set`` (its
+    canonical text, ``"0,90"``; ``""`` for other tasks: rotsweep/vocabulary.py) and ``seed``.
+    The driver's ``trials`` rows are built from it too (study/runner.py)."""
     angles = train_angles(cfg.pretext)
     return {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": trial_id,
             "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
             "pretraining": pretraining(cfg.pretext),
-            "train_angles": list(angles) if angles is not None else None, "seed": cfg.seed}
+            "train_angles": list(angle_set(angles)) if angles is not None else None,
+            "train_angle_set": angle_set_text(angles), "seed": cfg.seed}
 
 
 def build_task(cfg: TrialConfig, device: torch.device) -> Pretext:
@@ -175,7 +179,8 @@ def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dic
 
     The baseline is rebuilt from the trial's seed with ``model.init = random``, so for a
     random-init trial it is exactly the network before pre-training. Its rows carry
-    ``init = "random_baseline"`` and the same ``trial_id``.
+    ``network = "untrained"`` (and, as in schema v2, ``init = "random_baseline"``) and the same
+    ``trial_id``; the trained task's rows ``network = "pretrained"`` and ``init = model.init``.
 
     Returns:
         ``(rows, baseline_rows)`` without the table's metadata columns (``[]`` without baseline).
@@ -187,7 +192,7 @@ def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dic
     art = join(ctx.artifacts_root, ctx.trial_id)
     common = {**meta, "method": cfg.saliency.method, "target": cfg.saliency.target,
               "threshold_rule": cfg.saliency.threshold_rule, "mlflow_run_id": ctx.mlflow_run_id}
-    models = [(cfg.model.init, task, "saliency_examples.png")]
+    models = [(cfg.model.init, PRETRAINED, task, "saliency_examples.png")]
     if cfg.saliency.random_init_baseline:
         torch.manual_seed(cfg.seed)
         # the same input normalisation as the trained model (ImageNet statistics stay on for the
@@ -195,14 +200,14 @@ def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dic
         norm = "imagenet" if cfg.model.normalizes_input else "none"
         random_cfg = replace(cfg, model=replace(cfg.model, init="random", weights=None,
                                                 input_norm=norm))
-        models.append(("random_baseline", build_task(random_cfg, device),
+        models.append(("random_baseline", UNTRAINED, build_task(random_cfg, device),
                        "saliency_examples_random_baseline.png"))
     table: list[dict[str, Any]] = []
     results: list[list[dict[str, Any]]] = []
-    for init, model, figure in models:
+    for init, network, model, figure in models:
         rows, maps = evaluate_saliency(model, images, batch["mask"], batch["image_id"], cfg,
                                        boxes)
-        table += [{**common, "init": init, **r} for r in rows]
+        table += [{**common, "init": init, "network": network, **r} for r in rows]
         results.append(rows)
         write_bytes(join(art, figure), saliency_grid_png(
             batch["image"], batch["mask"], maps, cfg.saliency.eval_angles,

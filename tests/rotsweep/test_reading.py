@@ -13,7 +13,7 @@ import pytest
 
 from rotsweep import tables
 from rotsweep.compact import compact_results
-from rotsweep.schema import TABLE_KEY, VERSION_KEY, table_schema
+from rotsweep.schema import SCHEMA_VERSION, TABLE_KEY, VERSION_KEY, table_schema
 from rotsweep.tables import SAMPLE, SchemaError, read_table, write_part
 
 N_PARTS = 24
@@ -45,7 +45,7 @@ def test_a_table_with_a_manifest_opens_only_a_sample_of_footers(tmp_path: Path,
                                                                 footers: list[str]) -> None:
     fill(tmp_path)
     assert json.loads((tmp_path / "pretext" / "_rotsweep.json").read_text()) == {
-        "table": "pretext", "versions": [2]}
+        "table": "pretext", "versions": [SCHEMA_VERSION]}
     assert len(read_table(tmp_path, "pretext", columns=["trial_id"])) == 2 * N_PARTS
     assert len(footers) == SAMPLE < N_PARTS
 
@@ -80,14 +80,16 @@ def test_without_a_manifest_every_footer_is_checked(tmp_path: Path,
 def test_a_newer_version_in_the_table_is_refused_with_its_file(tmp_path: Path) -> None:
     folder = fill(tmp_path, n=20)
     stored = table_schema("pretext", with_partitions=False)
-    newer = stored.with_metadata({VERSION_KEY: b"3", TABLE_KEY: b"pretext"})
+    newer = stored.with_metadata({VERSION_KEY: str(SCHEMA_VERSION + 1).encode(),
+                                  TABLE_KEY: b"pretext"})
     pq.write_table(pa.table({"trial_id": ["x"], "epoch": [0]}).cast(
         pa.schema([newer.field("trial_id"), newer.field("epoch")])).replace_schema_metadata(
         newer.metadata), folder / "part-zz.parquet")
     (tmp_path / "pretext" / "_rotsweep.json").write_text(
-        json.dumps({"table": "pretext", "versions": [2, 3]}))  # as a newer writer leaves it
-    with pytest.raises(SchemaError, match=r"part-zz\.parquet: schema version 3, this rotsweep "
-                                          r"reads 1, 2"):
+        json.dumps({"table": "pretext", "versions": [SCHEMA_VERSION, SCHEMA_VERSION + 1]}))
+    newest = SCHEMA_VERSION + 1
+    with pytest.raises(SchemaError, match=rf"part-zz\.parquet: schema version {newest}, this "
+                                          r"rotsweep reads 1, 2, 3"):
         read_table(tmp_path, "pretext")
 
 

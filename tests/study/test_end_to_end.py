@@ -44,14 +44,20 @@ def test_every_trial_finishes_and_tables_have_one_row_per_observation(finished: 
     for col in ("dice", "soft_dice", "auc", "mass_in_mask"):
         assert sal[col].between(0, 1).all(), col
     hog = read_table(results, "hog_svm")
-    assert sorted(hog["angle"]) == ANGLES  # one curve for the one dataset, shared by trials
+    assert sorted(hog["eval_angle"]) == ANGLES  # one curve for the one dataset, shared by trials
     # 90 and 180 degrees are exact rotations of a 90-invariant dataset: chance level
-    acc = hog.set_index("angle")["accuracy"]
+    acc = hog.set_index("eval_angle")["accuracy"]
     assert acc[0] == pytest.approx(0.5, abs=0.2) and acc[90] < 0.8
     pre = read_table(results, "pretext")
     assert len(pre) == 3 * EPOCHS and sorted(pre["epoch"].unique()) == [1, 2]
     trials = read_table(results, "trials")
     assert sorted(trials["status"]) == ["FINISHED"] * 3
+    # the trials table names each trial's pre-training, angles and seed (issue 21)
+    assert sorted(trials["train_angle_set"]) == ["0", "45", "90"]
+    assert trials["pretraining"].notna().all() and set(trials["seed"]) == {0}
+    assert set(trials["backbone"]) == {"small_cnn"}
+    assert set(sal["network"]) == {"pretrained"} and set(sal["train_angle_set"]) == {"0", "45",
+                                                                                      "90"}
 
 
 @pytest.mark.ray

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import study.hog as hog
@@ -28,7 +29,7 @@ def test_job_is_computed_once_and_reused(tiny: Any, tmp_path: Path,
     paths = {"results_root": str(tmp_path / "a"), "cache_root": str(tmp_path / "cache")}
     assert hog.run_hog_job(job, "study_a", paths) == 3
     first = read_table(tmp_path / "a", "hog_svm")
-    assert sorted(first["angle"]) == [0, 45, 90] and set(first["study"]) == {"study_a"}
+    assert sorted(first["eval_angle"]) == [0, 45, 90] and set(first["study"]) == {"study_a"}
 
     def fail(*_a: Any, **_k: Any) -> None:
         raise AssertionError("the cached curve was recomputed")
@@ -37,6 +38,15 @@ def test_job_is_computed_once_and_reused(tiny: Any, tmp_path: Path,
     paths_b = {**paths, "results_root": str(tmp_path / "b")}
     assert hog.run_hog_job(job, "study_b", paths_b) == 3
     second = read_table(tmp_path / "b", "hog_svm")
-    cols = ["angle", "accuracy", "best_c", "best_gamma"]
-    assert second.sort_values("angle")[cols].reset_index(drop=True).equals(
-        first.sort_values("angle")[cols].reset_index(drop=True))
+    cols = ["eval_angle", "accuracy", "best_c", "best_gamma"]
+    assert second.sort_values("eval_angle")[cols].reset_index(drop=True).equals(
+        first.sort_values("eval_angle")[cols].reset_index(drop=True))
+
+    # rows cached before schema 3 name the angle ``angle``: they are reused, as ``eval_angle``
+    cached = next((tmp_path / "cache" / "hog_svm").glob("*.parquet"))
+    old = pd.read_parquet(cached).rename(columns={"eval_angle": "angle"})
+    old.to_parquet(cached, index=False)
+    paths_c = {**paths, "results_root": str(tmp_path / "c")}
+    assert hog.run_hog_job(job, "study_c", paths_c) == 3
+    third = read_table(tmp_path / "c", "hog_svm")
+    assert sorted(third["eval_angle"]) == [0, 45, 90] and "angle" not in third

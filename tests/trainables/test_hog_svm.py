@@ -64,8 +64,8 @@ def test_known_answers_on_rotation_invariant_rectangles() -> None:
     # the check: 80 images, 64 px, 16-px cells, grouped 5-fold CV
     cfg = HogConfig(n_images=80, image_size=64, pixels_per_cell=16, cv_folds=5)
     rows = hog_svm_curve(rectangles(80, 64), [10, 45, 90, 180, 270], cfg)
-    acc = {r["angle"]: r["accuracy"] for r in rows}
-    assert [r["angle"] for r in rows] == [10, 45, 90, 180, 270]
+    acc = {r["eval_angle"]: r["accuracy"] for r in rows}
+    assert [r["eval_angle"] for r in rows] == [10, 45, 90, 180, 270]
     assert acc[10] >= 0.95 and acc[45] >= 0.95, acc
     for angle in (90, 180, 270):  # the rotated set has the unrotated set's distribution
         assert 0.3 <= acc[angle] <= 0.65, acc

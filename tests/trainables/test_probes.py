@@ -263,6 +263,9 @@ def test_the_supervised_baseline_reads_its_local_weights_file(tiny: Any, tmp_pat
     rows = probe_stage(cfg, encoder, {"study": "s", "dataset": "synthetic", "trial_id": "t"},
                        CPU, lambda r: None, str(tmp_path / "cache"))
     assert {r["init"] for r in rows} == {"random", "random_baseline", "torchvision_baseline"}
+    assert {(r["init"], r["network"]) for r in rows} == {
+        ("random", "pretrained"), ("random_baseline", "untrained"),
+        ("torchvision_baseline", "torchvision")}
 
 
 def test_probe_results_are_cached_by_content(tiny: Any, tmp_path: Any,

@@ -1,8 +1,10 @@
 """The probe stage of a trial: every (encoder, downstream set, block, probe, fraction) → a trained
 probe → ``probe`` table rows, per-epoch metrics for ``report`` and a content-addressed cache.
 
-Encoders: the trial's pre-trained one (rows with ``init = model.init``, as in the ``saliency``
-table) and the ``probe.baselines`` (``random_baseline``, ``torchvision_baseline``). A probe's
+Encoders: the trial's pre-trained one (rows with ``network = "pretrained"`` and
+``init = model.init``, as in the ``saliency`` table) and the ``probe.baselines``
+(``network = "untrained"``, ``init = "random_baseline"``; ``network = "torchvision"``,
+``init = "torchvision_baseline"``: rotsweep/vocabulary.py). A probe's
 result is cached under the hash of everything that determines it (the encoder's identity, the
 downstream set, block, probe, fraction and ``probe.*`` hyper-parameters, the seed), so trials
 that share a baseline (every angle set of a study, at one seed) train it once, and a resumed
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 
 from rotsweep.storage import exists, join, read_bytes, write_bytes
+from rotsweep.vocabulary import network_of
 from trainables.checkpoints import file_digest, pretrain_key
 from trainables.config import TrialConfig, config_hash, to_dict
 from trainables.models import Backbone, build_backbone
@@ -233,7 +236,8 @@ def table_rows(job: ProbeJob, result: FitResult, n_train: int, meta: dict[str, A
 
     keep = set(columns("probe"))
     common = {k: v for k, v in meta.items() if k in keep}
-    return [{**common, "init": job.init, "downstream": job.downstream, "probe": job.probe,
+    return [{**common, "init": job.init, "network": network_of(job.init),
+             "downstream": job.downstream, "probe": job.probe,
              "block": job.block, "n_train": n_train, "metric": metric, "value": float(value)}
             for metric, value in sorted(result.final.items())]
 
