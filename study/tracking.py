@@ -22,6 +22,11 @@ runs still incomplete. Every child carries ``mlflow.parentRunId``; metrics go in
 (``MLFLOW_HTTP_REQUEST_TIMEOUT``/``MAX_RETRIES``/``BACKOFF_FACTOR``, unless set by the user), and
 after three failures in a row the tracker stops calling for 30 s (then tries once again), so a
 dead server costs the study seconds, not minutes. The Parquet tables never depend on MLflow.
+
+**Off Tune's event loop.** A launch's tracker (``background=True``) creates its store, opens the
+parent run and serves every callback hook on one worker thread (study/tracking_queue.py), in
+order; :meth:`Tracker.reconcile`, :meth:`Tracker.end_parent` and :meth:`Tracker.summary` wait
+for it first. Importing this module imports neither torch nor the trainables' registries.
 """
 
 from __future__ import annotations
@@ -33,14 +38,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from rotsweep.storage import exists, join, read_bytes, write_bytes
-from study.metrics import EPOCH_METRICS
 from study.tracking_parent import attach_report as attach_report
+from study.tracking_queue import Job, JobQueue
 from study.tracking_records import (
     ANGLE_STEP_NOTE,
     ANGLE_STEP_TAG,
@@ -48,7 +50,10 @@ from study.tracking_records import (
     final_metrics,
 )
 from study.tracking_store import KIND_ML, KIND_TAG, artifact_root, open_sqlite
-from trainables.probes.stage import METRIC_PREFIX, PROBE_EPOCH
+
+if TYPE_CHECKING:  # MLflow is imported on the tracker's worker thread (seconds: not at startup)
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "rotsweep.trial_id"
@@ -86,10 +91,12 @@ class Tracker:
         runs_root: storage folder of the trial → run map (``<storage>/mlflow_runs``).
         resuming: look for runs a killed launch opened but never recorded, and complete the
             runs of trials that ended while the store was unreachable.
+        background: create the store and serve :meth:`submit` on a worker thread (a launch's
+            driver); otherwise every call runs at once in the caller's thread.
     """
 
     def __init__(self, tracking_uri: str, experiment: str, runs_root: str,
-                 resuming: bool = False) -> None:
+                 resuming: bool = False, background: bool = False) -> None:
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         # each failed request would also log urllib3's retry warning; the summary says it all
@@ -101,8 +108,10 @@ class Tracker:
         self.runs_root = runs_root
         self.storage = _parent_folder(runs_root)
         self.resuming = resuming
-        self.notes: list[str] = [n for n in [open_sqlite(tracking_uri)] if n]
-        self.client = MlflowClient(tracking_uri)
+        self.notes: list[str] = []
+        self._client: MlflowClient | None = None
+        self.experiment_id: str | None = None
+        self.jobs = JobQueue() if background else None
         self.lost: Counter[str] = Counter()
         self.messages: list[str] = []
         self.untracked: set[str] = set()
@@ -116,11 +125,49 @@ class Tracker:
         self.infos: dict[str, TrialInfo] = {}
         self._steps: dict[str, dict[str, set[int]]] = {}  # run → key → steps on the store
         self._created: set[str] = set()
-        self.experiment_id = self._call("experiment", lambda: self._experiment(experiment))
+        self.submit(self._connect, urgent=True)
+
+    def _connect(self) -> None:
+        """Create (or rebuild) the store and find or make the study's experiment (on the worker
+        thread, a store that cannot be made is counted and named in the summary instead)."""
+        try:
+            from mlflow.tracking import MlflowClient
+
+            self.notes += [n for n in [open_sqlite(self.uri)] if n]
+            self._client = MlflowClient(self.uri)
+        except Exception as err:
+            if self.jobs is None:
+                raise
+            self._lose("store", None, f"store: {type(err).__name__}: {str(err)[:200]}")
+            return
+        self.experiment_id = self._call("experiment", lambda: self._experiment(self.experiment))
+
+    @property
+    def client(self) -> MlflowClient:
+        """The store's client (waits for the worker thread to create it)."""
+        if self._client is None:
+            self.drain()
+        if self._client is None:
+            raise RuntimeError(f"no MLflow client for {self.uri}: its creation failed")
+        return self._client
+
+    def submit(self, job: Job, urgent: bool = False) -> None:
+        """Run ``job`` on the worker thread after every earlier one, ``urgent`` ones first (at
+        once without a worker thread)."""
+        if self.jobs is None:
+            job()
+        else:
+            self.jobs.submit(job, urgent)
+
+    def drain(self) -> None:
+        """Wait until every submitted job ran."""
+        if self.jobs is not None:
+            self.jobs.drain()
 
     @classmethod
     def shared(cls, tracking_uri: str, experiment: str, runs_root: str,
-               fresh: bool = False, resuming: bool = False) -> Tracker:
+               fresh: bool = False, resuming: bool = False, background: bool = False
+               ) -> Tracker:
         """This process's tracker of study ``experiment``; ``fresh`` starts a new one (a new
         launch).
 
@@ -128,7 +175,7 @@ class Tracker:
         made them (a moved study folder's old ones); they find the launch's tracker here by
         the study's name instead of carrying a client (and a stale parent) of their own."""
         if fresh or experiment not in _SHARED:
-            _SHARED[experiment] = cls(tracking_uri, experiment, runs_root, resuming)
+            _SHARED[experiment] = cls(tracking_uri, experiment, runs_root, resuming, background)
         return _SHARED[experiment]
 
     def _experiment(self, name: str) -> str:
@@ -204,7 +251,10 @@ class Tracker:
     def start_parent(self, name: str, params: dict[str, Any], storage: str) -> None:
         """Open the study's parent run, or re-open the one recorded in storage (resume); attach
         the study file, start the system metrics and, on resume, complete the runs of trials
-        that ended while the store was unreachable."""
+        that ended while the store was unreachable (on the worker thread, when there is one)."""
+        self.submit(lambda: self._start_parent(name, params, storage), urgent=True)
+
+    def _start_parent(self, name: str, params: dict[str, Any], storage: str) -> None:
         tags = {"rotsweep.role": "study", "rotsweep.storage": storage,
                 "rotsweep.study": self.experiment}
         if self.attach_parent():
@@ -236,6 +286,7 @@ class Tracker:
     def end_parent(self, status: str) -> None:
         from study.tracking_parent import stop_system_metrics
 
+        self.drain()
         stop_system_metrics(self.monitor)
         self.monitor = None
         if self.parent_id:
@@ -295,6 +346,8 @@ class Tracker:
         return found[0].info.run_id if found else None
 
     def _log_params(self, run_id: str, params: dict[str, Any], trial_id: str | None) -> None:
+        from mlflow.entities import Param
+
         items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
         for i in range(0, len(items), 100):
             chunk = items[i:i + 100]
@@ -308,6 +361,11 @@ class Tracker:
         if run_id is None:
             return
         now = int(time.time() * 1000)
+        from mlflow.entities import Metric
+
+        from study.metrics import EPOCH_METRICS
+        from trainables.probes.stage import METRIC_PREFIX, PROBE_EPOCH  # imports torch
+
         if "epoch" in result or PROBE_EPOCH in result:
             step_key = "epoch" if "epoch" in result else PROBE_EPOCH
             keys = EPOCH_METRICS if step_key == "epoch" else tuple(
@@ -359,6 +417,8 @@ class Tracker:
         """Set tags on a run (placement, failures, errors); False when the store failed."""
         if run_id is None or not tags:
             return run_id is not None
+        from mlflow.entities import RunTag
+
         batch = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
         return bool(self._call("tags", lambda: self.client.log_batch(run_id, tags=batch) or True,
                                trial_id))
@@ -382,6 +442,7 @@ class Tracker:
         ended."""
         from study.tracking_sync import sync
 
+        self.drain()  # the hooks' jobs first: what they completed is not done twice
         try:
             return sync(self, statuses, end_unfinished)
         except Exception as err:  # never in the way of the launch's own end (the tables)
@@ -392,6 +453,7 @@ class Tracker:
         """The closing paragraph of ``rotsweep run``: what is in MLflow, and what is not."""
         from study.tracking_sync import summary
 
+        self.drain()
         return summary(self)
 
 

@@ -23,13 +23,16 @@ import numbers
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from mlflow.entities import Metric
 
 from rotsweep.storage import exists, join, read_bytes
+from rotsweep.vocabulary import angle_set_text
 from study.metrics import EPOCH_METRICS, final_result_keys
+
+if TYPE_CHECKING:  # imported where a metric is made: `import study.tracking` stays light
+    from mlflow.entities import Metric
 
 #: step = round(angle × ANGLE_SCALE): tenths of a degree, the angles' configured precision.
 ANGLE_SCALE = 10
@@ -76,7 +79,7 @@ def trial_info(config: Mapping[str, Any], trial_id: str) -> TrialInfo:
     tags = {"dataset": cfg.data.tag, "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,
             "pretraining": described, "seed": str(cfg.seed), "init": cfg.model.init}
     if angles is not None:
-        tags["train_angles"] = ",".join(_number(a) for a in angles)
+        tags["train_angles"] = angle_set_text(angles)  # the train_angle_set column's text
     parts = [cfg.data.tag, described, f"seed {cfg.seed}"]
     parts += [f"{key.rsplit('.', 1)[-1]}={_short(value)}"
               for key, value in sorted((config.get("axes") or {}).items()) if key not in _NAMED]
@@ -129,6 +132,8 @@ def _number_or_none(value: Any) -> float | None:
 
 def final_metrics(result: Mapping[str, Any]) -> list[Metric]:
     """The trial's final numbers (means over images and angles, wall time) at step 0."""
+    from mlflow.entities import Metric
+
     now = _now()
     out = []
     for key in sorted(LOGGED_FINAL & set(result)):
@@ -140,6 +145,8 @@ def final_metrics(result: Mapping[str, Any]) -> list[Metric]:
 
 def epoch_metrics(rows: pd.DataFrame | None) -> list[Metric]:
     """Per-epoch pre-training metrics at step = epoch, from the trial's ``pretext`` rows."""
+    from mlflow.entities import Metric
+
     if rows is None or rows.empty or "epoch" not in rows:
         return []
     now = _now()
@@ -161,6 +168,8 @@ def angle_metrics(rows: pd.DataFrame | None) -> list[Metric]:
     """Per-angle curves from the trial's ``saliency`` rows: for each metric, the mean over
     images at each evaluation angle (rows marked ``degenerate`` left out), at step =
     :func:`angle_step`; the random-init baseline's under ``random_baseline_``."""
+    from mlflow.entities import Metric
+
     if rows is None or rows.empty or "eval_angle" not in rows:
         return []
     if "degenerate" in rows:
