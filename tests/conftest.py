@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,29 @@ def tiny_trial(**sections: Any) -> dict[str, Any]:
 def tiny() -> Any:
     """The :func:`tiny_trial` builder."""
     return tiny_trial
+
+
+@dataclass(frozen=True)
+class SmokeStudy:
+    """`make demo`'s study as :func:`smoke_study` left it: the folder, and what ``rotsweep
+    run`` and ``rotsweep report`` printed."""
+
+    out: Path
+    run: subprocess.CompletedProcess[str]
+    report: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory: pytest.TempPathFactory) -> SmokeStudy:
+    """``rotsweep run conf/studies/smoke.yaml`` then ``rotsweep report`` on it, once per test
+    session, as a user runs them (the slow suite's most repeated cost: tests/study/
+    test_smoke_study.py checks the run, tests/test_pages_browser.py opens its pages)."""
+    exe = Path(sys.executable).parent / "rotsweep"
+    out = tmp_path_factory.mktemp("smoke_study") / "smoke"
+    run = subprocess.run([str(exe), "run", str(REPO / "conf/studies/smoke.yaml"), "--out",
+                          str(out)], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = subprocess.run([str(exe), "report", str(out)], capture_output=True, text=True,
+                            timeout=600, cwd=REPO)
+    assert report.returncode == 0, report.stderr[-3000:]
+    return SmokeStudy(out=out, run=run, report=report)

@@ -5,9 +5,8 @@ study is the slow suite's most repeated cost)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,12 +26,9 @@ REPORT_FILES = [
 
 
 @pytest.mark.slow
-def test_smoke_study_runs_end_to_end_then_reports_every_file(tmp_path: Path) -> None:
-    exe = Path(sys.executable).parent / "rotsweep"
-    out = tmp_path / "smoke"
-    run = subprocess.run([str(exe), "run", str(REPO / "conf/studies/smoke.yaml"), "--out",
-                          str(out)], capture_output=True, text=True, timeout=900, cwd=REPO)
-    assert run.returncode == 0, run.stderr[-3000:]
+def test_smoke_study_runs_end_to_end_then_reports_every_file(smoke_study: Any) -> None:
+    # the session's one smoke study (tests/conftest.py), also opened in a browser
+    out, run, report = smoke_study.out, smoke_study.run, smoke_study.report
     wall = float(re.search(r"wall time: ([\d.]+) s", run.stdout).group(1))
     assert wall < 600
     assert "3/3 trials finished, 0 failed" in run.stdout
@@ -43,9 +39,6 @@ def test_smoke_study_runs_end_to_end_then_reports_every_file(tmp_path: Path) -> 
     assert len(read_table(out / "results", "hog_svm")) == 24
     assert table_exists(out / "results", "orientation")
 
-    report = subprocess.run([str(exe), "report", str(out)], capture_output=True, text=True,
-                            timeout=600, cwd=REPO)
-    assert report.returncode == 0, report.stderr[-3000:]
     folder = out / "report"
     for name in REPORT_FILES:
         assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name

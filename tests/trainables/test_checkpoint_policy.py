@@ -73,3 +73,25 @@ def test_none_trains_every_time_and_writes_nothing(tiny, tmp_path: Path) -> None
 def test_an_unknown_policy_is_refused_with_the_choices(tiny) -> None:
     with pytest.raises(ConfigError, match="checkpoint_cache"):
         config(tiny, "sometimes")
+
+
+def test_the_default_keeps_float32_evaluation_weights_and_smoke_keeps_none(
+        tiny, tmp_path: Path) -> None:
+    # known answer: an `evaluation` file is the evaluation state's float32 values, 4 bytes each
+    # (ResNet-18 MoCo: 46 MB a pre-training; a 6-trial smoke study kept 264 MB before --smoke
+    # set `none`)
+    cfg = parse_trial(apply_overrides(tiny(model={"backbone": "resnet18", "params": {}}), {}))
+    assert cfg.train.checkpoint_cache == "evaluation"
+    task = build_task(cfg, torch.device("cpu"))
+    checkpoints.save_pretrained(str(tmp_path), cfg, task, [])
+    values = sum(v.numel() for v in task.evaluation_state().values() if v.is_floating_point())
+    assert 11e6 < values < 12e6
+    assert 4 * values < checkpoints.cache_bytes(str(tmp_path)) < 4 * values * 1.01
+
+    from study.config import load_study
+
+    smoke = Path(__file__).resolve().parents[2] / "conf" / "studies" / "smoke.yaml"
+    assert load_study(smoke).base.train.checkpoint_cache == "evaluation"
+    assert load_study(smoke, smoke=True).base.train.checkpoint_cache == "none"
+    kept = load_study(smoke, ["train.checkpoint_cache=evaluation"], smoke=True)
+    assert kept.base.train.checkpoint_cache == "evaluation"  # --set wins over --smoke
