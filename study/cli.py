@@ -283,7 +283,7 @@ def cmd_report(args: argparse.Namespace) -> int:
           "(PNG, most also SVG), report.md")
     import warnings
 
-    from study.tracking import attach_report
+    from study.tracking_parent import attach_report
 
     with warnings.catch_warnings():  # MLflow's own deprecations are no news to the user
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -71,7 +71,8 @@ from study.plan import (
 from study.progress import LaunchClock, error_message
 from study.reaper import start_reaper
 from study.run_ids import follow_run_ids
-from study.tracking import Tracker, default_tracking_uri
+from study.tracking import Tracker
+from study.tracking_store import default_tracking_uri
 from study.tuning import quiet_tune as quiet_tune  # bench/overhead.py imports it from here
 from study.tuning import run_batches
 from study.tuning import tune_env as tune_env

@@ -37,11 +37,9 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rotsweep.storage import exists, join, read_bytes, write_bytes
-from study.tracking_parent import attach_report as attach_report
 from study.tracking_queue import Job, JobQueue
 from study.tracking_records import (
     ANGLE_STEP_NOTE,
@@ -49,33 +47,29 @@ from study.tracking_records import (
     TrialInfo,
     final_metrics,
 )
-from study.tracking_store import KIND_ML, KIND_TAG, artifact_root, open_sqlite
+from study.tracking_store import (
+    HTTP_DEFAULTS,
+    KIND_ML,
+    KIND_TAG,
+    PARENT_TAG,
+    TRIAL_TAG,
+    artifact_root,
+    open_sqlite,
+)
 
 if TYPE_CHECKING:  # MLflow is imported on the tracker's worker thread (seconds: not at startup)
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-PARENT_TAG = "mlflow.parentRunId"
-TRIAL_TAG = "rotsweep.trial_id"
-COMPLETE_TAG = "rotsweep.complete"
 BATCH = 1000  # MLflow's limit of metrics per log_batch
 FAILURES_BEFORE_PAUSE = 3
 PAUSE_S = 30.0
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 # else every ended run costs one more request and prints "View run ... at"
-                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 EXPERIMENT_NOTE = (
     "A rotsweep study: the parent run (rotsweep.role = study) holds the study file, system "
     "metrics and the report; one child run per trial, named dataset, pre-training, seed. "
     "Per-angle curves (dice_by_angle, auc_by_angle, ...) are logged at step = evaluation angle "
     "in tenths of a degree (450 = 45°); final metrics at step 0. See docs/mlflow.md.")
 _SHARED: dict[str, Tracker] = {}
-
-
-def default_tracking_uri(out: str) -> str:
-    """SQLite in the study folder (local studies)."""
-    return f"sqlite:///{Path(out).absolute() / 'mlflow.db'}"
 
 
 def _parent_folder(path: str) -> str:
@@ -455,21 +449,3 @@ class Tracker:
 
         self.drain()
         return summary(self)
-
-
-def trial_params_of(config: dict[str, Any]) -> dict[str, Any]:
-    """MLflow params of a trial: its flattened trial config (any other config: flattened)."""
-    from ray.tune.utils import flatten_dict
-
-    if "base" not in config:
-        return flatten_dict(dict(config), delimiter=".")
-    from trainables.trial import trial_params
-    from trainables.tune import trial_config
-
-    return trial_params(trial_config(config))
-
-
-# the callback lives beside (Tune's pickles of older launches name it here)
-from study.tracking_callback import MlflowCallback  # noqa: E402
-
-__all__ = ["MlflowCallback", "Tracker", "attach_report", "default_tracking_uri", "trial_params_of"]

@@ -92,7 +92,7 @@ def report_files(report_dir: Path) -> dict[str, bytes]:
 def study_store(study_dir: Path) -> tuple[str, str | None]:
     """``(storage, tracking URI)`` of a study folder: its storage as ``study.json`` names it,
     and its own ``mlflow.db`` where it has one, else the tracking URI its launch recorded."""
-    from study.tracking import default_tracking_uri
+    from study.tracking_store import default_tracking_uri
 
     storage = str(study_dir)
     try:
@@ -127,8 +127,7 @@ def attach_report(study_dir: str | os.PathLike[str], report_dir: str | os.PathLi
     """
     from mlflow.tracking import MlflowClient
 
-    from study.tracking import HTTP_DEFAULTS
-    from study.tracking_store import relocate
+    from study.tracking_store import HTTP_DEFAULTS, relocate
 
     study_dir, report_dir = Path(study_dir), Path(report_dir)
     if artifact_path is None:

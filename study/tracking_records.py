@@ -68,7 +68,6 @@ class TrialInfo:
 
 def trial_info(config: Mapping[str, Any], trial_id: str) -> TrialInfo:
     """The run of the trial whose Tune config is ``config`` (``base`` + ``axes``)."""
-    from study.tracking import trial_params_of
     from trainables.trial import trial_params
     from trainables.tune import trial_config
 
@@ -84,6 +83,18 @@ def trial_info(config: Mapping[str, Any], trial_id: str) -> TrialInfo:
     parts += [f"{key.rsplit('.', 1)[-1]}={_short(value)}"
               for key, value in sorted((config.get("axes") or {}).items()) if key not in _NAMED]
     return TrialInfo(" ".join(parts)[:250], tags, trial_params(cfg), cfg.study, cfg.data.tag)
+
+
+def trial_params_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """MLflow params of a trial: its flattened trial config (any other config: flattened)."""
+    from ray.tune.utils import flatten_dict
+
+    if "base" not in config:
+        return flatten_dict(dict(config), delimiter=".")
+    from trainables.trial import trial_params
+    from trainables.tune import trial_config
+
+    return trial_params(trial_config(dict(config)))
 
 
 def pretraining_of(cfg: Any) -> tuple[str, tuple[float, ...] | None]:

@@ -25,10 +25,24 @@ from pathlib import Path
 from urllib.parse import unquote
 
 ARTIFACTS_DIR = "mlartifacts"
+# tags every tracking module reads or writes
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_TAG = "rotsweep.trial_id"
+COMPLETE_TAG = "rotsweep.complete"
+# an unreachable server costs seconds, not minutes
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 # else every ended run costs one more request and prints "View run ... at"
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 #: The experiment tag that MLflow 3's UI reads as the experiment's kind ("Machine learning"
 #: rather than "GenAI apps & agents").
 KIND_TAG = "mlflow.experimentKind"
 KIND_ML = "custom_model_development"
+
+
+def default_tracking_uri(out: str) -> str:
+    """SQLite in the study folder (local studies)."""
+    return f"sqlite:///{Path(out).absolute() / 'mlflow.db'}"
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -54,7 +54,7 @@ def complete(tracker: Tracker, trial_id: str, run_id: str, status: str, *,
             study and dataset locate the trial's table parts.
         rows: the trial's ``pretext`` and ``saliency`` rows when already read.
     """
-    from study.tracking import COMPLETE_TAG
+    from study.tracking_store import COMPLETE_TAG
 
     failures = tracker.failures
     info = info or tracker.infos.get(trial_id)
@@ -140,7 +140,7 @@ def sync(tracker: Tracker, statuses: dict[str, str] | None, end_unfinished: bool
     """Create or complete the run of every ended trial without a complete mark, then (with
     ``end_unfinished``) end every other child run still RUNNING as its trial's status in
     ``statuses`` (KILLED when unknown). Returns how many runs were completed or ended."""
-    from study.tracking import PARENT_TAG, TRIAL_TAG
+    from study.tracking_store import PARENT_TAG, TRIAL_TAG
 
     book = TrialBook.load(tracker.storage)
     statuses = statuses or {t: MLFLOW_STATUS.get(r.status, "KILLED")

@@ -20,7 +20,7 @@ from study.meta import inside, layout
 from study.plan import BATCH_SIZE, PlanGenerator, Planned, PlanSearch, batches, study_search
 from study.progress import LaunchClock, ProgressCallback
 from study.search import build_scheduler
-from study.tracking import MlflowCallback
+from study.tracking_callback import MlflowCallback
 from trainables.config import to_dict
 
 Trainable = Callable[[dict[str, Any]], None]

@@ -102,3 +102,81 @@ def test_the_scan_sees_function_local_and_relative_imports(tmp_path: Path) -> No
     found = violations(fake, "trainables.config.probe_for_test")
     assert len(found) == 4, found  # each ``from`` counts for its module and its name
     assert all("trainables.config imports no other trainables module" in v for v in found)
+
+
+def annotation_only(path: Path) -> set[int]:
+    """Lines of imports under ``if TYPE_CHECKING:``: names for annotations, never executed."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            lines |= {n.lineno for stmt in node.body for n in ast.walk(stmt)
+                      if isinstance(n, ast.Import | ast.ImportFrom)}
+    return lines
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the repository modules it imports when it runs (function-local imports
+    included, ``if TYPE_CHECKING:`` annotation imports not): a name imported from a package
+    counts for the submodule when one exists by that name."""
+    known = {module_name(p) for p in modules()}
+    graph: dict[str, set[str]] = {}
+    for path in modules():
+        mod = module_name(path)
+        targets = graph.setdefault(mod, set())
+        typing_only = annotation_only(path)
+        for name, line, _ in imports(path, mod):
+            if line in typing_only:
+                continue
+            # ``from a.b import c``: both ``a.b`` and ``a.b.c`` are yielded; keep what exists
+            if name in known and name != mod:
+                targets.add(name)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles() -> None:
+    # a circle between files, even through a function-local import, means neither file can be
+    # read (or moved) without the other: every arrow points one way
+    found = circles(import_graph())
+    assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(graph) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
-from study.tracking import COMPLETE_TAG, TRIAL_TAG, MlflowCallback, Tracker, default_tracking_uri
+from study.tracking import Tracker
+from study.tracking_callback import MlflowCallback
 from study.tracking_queue import JobQueue
+from study.tracking_store import COMPLETE_TAG, TRIAL_TAG, default_tracking_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 

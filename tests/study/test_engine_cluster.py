@@ -23,7 +23,7 @@ from engine_support import (
 
 from rotsweep.tables import read_table
 from study.cluster import StudyError, check_client_options
-from study.tracking import default_tracking_uri
+from study.tracking_store import default_tracking_uri
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from study.cluster import StudyError, check_storage_visible
 from study.config import load_study
 from study.runner import RunOptions, run_study
 from study.status import study_status
-from study.tracking import default_tracking_uri
+from study.tracking_store import default_tracking_uri
 from trainables.tune import run_tune_trial
 
 # the test trainables below are shipped to Ray's workers by value (tests/ is not a package)

@@ -26,7 +26,7 @@ from engine_support import (
 )
 
 from rotsweep.tables import read_table
-from study.tracking import default_tracking_uri
+from study.tracking_store import default_tracking_uri
 
 EPOCHS, ANGLES, N_EVAL = 6, [0, 45, 90], 4
 TRAIN_ANGLES = [[0], [45], [90], [180]]

@@ -34,7 +34,7 @@ import yaml
 from engine_support import child_runs, end_session, free_port
 
 from rotsweep.tables import read_table
-from study.tracking import default_tracking_uri
+from study.tracking_store import default_tracking_uri
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -18,16 +18,18 @@ from mlflow.tracking import MlflowClient
 
 from rotsweep.tables import write_part
 from study.book import TrialBook
-from study.tracking import (
+from study.tracking import Tracker
+from study.tracking_callback import MlflowCallback
+from study.tracking_parent import attach_report
+from study.tracking_records import angle_metrics, trial_info
+from study.tracking_store import (
+    ARTIFACTS_DIR,
+    KIND_ML,
+    KIND_TAG,
     PARENT_TAG,
     TRIAL_TAG,
-    MlflowCallback,
-    Tracker,
-    attach_report,
     default_tracking_uri,
 )
-from study.tracking_records import angle_metrics, trial_info
-from study.tracking_store import ARTIFACTS_DIR, KIND_ML, KIND_TAG
 
 ANGLES = (0, 45, 90)
 # per trial: the image Dice at each angle for two images (the curve logged is their mean)

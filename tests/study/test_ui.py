@@ -21,8 +21,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.cli import main
-from study.tracking import default_tracking_uri
-from study.tracking_store import ARTIFACTS_DIR
+from study.tracking_store import ARTIFACTS_DIR, default_tracking_uri
 from study.ui import STORAGE_TAG, UiError, UiPlan, serve, ui_plan
 
 NAME = "uistudy"
