@@ -1,7 +1,7 @@
 """What a dataset's gradient-orientation histogram says about rotations (hypothesis b).
 
 The histogram h(φ) over orientations φ ∈ [0°, 180°) (table ``orientation``, written at study
-time by study/orientation.py) shifts by θ when the images are rotated by θ. Two summaries:
+time by study/launch/orientation.py) shifts by θ when the images are rotated by θ. Two summaries:
 
 * **k-fold symmetry strength** ``|Σ h(φ) e^{ikφ}| / Σ h(φ)`` (φ in radians), the mean resultant
   length of the k-fold axial data: 0 for a histogram with no k-fold structure, 1 when all

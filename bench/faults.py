@@ -10,9 +10,10 @@ continues with ``--resume``; the last launch of a chain runs to the end. The pha
     mid_trial        once a Ray worker runs a trial (``ray::ImplicitFunc.train``), + 0.2-1.5 s
     between_batches  once a batch's trials have their done records, + 0-2 s
     mlflow           once every trial has its done record (the launch then ends the MLflow runs
-                     and writes the ``trials`` table, study/runner.py ``finish_launch``), + 0-0.5 s
+                     and writes the ``trials`` table, study/launch/runner.py
+                     ``finish_launch``), + 0-0.5 s
     compaction       once this launch wrote the ``trials`` table (compaction is next,
-                     study/compaction.py ``finish_storage``), + 0-0.2 s
+                     study/launch/compaction.py ``finish_storage``), + 0-0.2 s
     report           ``rotsweep report`` of the folder, 1-6 s after it started
 
 and the signals: ``sigint`` (Ctrl-C once), ``sigint2`` (twice, 0.3-1 s apart), ``sigterm``,
@@ -71,7 +72,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-ROTSWEEP = [sys.executable, "-m", "study.cli"]
+ROTSWEEP = [sys.executable, "-m", "study.cli.main"]
 N_TRIALS, BATCH = 6, 2
 SIGNALS = ("sigint", "sigint2", "sigterm", "kill_driver", "kill_worker")
 WORKER_PHASES = ("trials_start", "mid_trial")

@@ -4,7 +4,7 @@ Three sides run the *same* tiny trials (``run_trial`` of trainables/trial.py on 
 the seed, of a small-CNN MoCo trial on synthetic rectangles; the same Parquet and PNG writes),
 each in a fresh Python process with a fresh local Ray instance of 2 CPUs, one CPU per trial:
 
-* ``rotsweep``: ``rotsweep run STUDY --out DIR --num-cpus 2`` (study/cli.py), the project's
+* ``rotsweep``: ``rotsweep run STUDY --out DIR --num-cpus 2`` (study/cli/main.py), the project's
   whole launch: claims, checks, trial book, progress lines, per-epoch state saves, the MLflow
   store with one child run per trial, the orientation-histogram job, the ``trials`` table;
 * ``plain``: a ``tune.Tuner`` over a function trainable that builds the trial config and calls
@@ -128,13 +128,13 @@ def run_rotsweep(n: int, root: Path) -> int:
 
     import yaml
 
-    import study.runner  # `rotsweep run` imports it before Ray starts: no time moves
+    import study.launch.runner  # `rotsweep run` imports it before Ray starts: no time moves
 
-    launch = study.runner.run_study
+    launch = study.launch.runner.run_study
     trainable = stamped(str(root / "stamps"), rotsweep_trial)
-    study.runner.run_study = lambda s, opts, stream=None: launch(  # type: ignore[assignment]
+    study.launch.runner.run_study = lambda s, opts, stream=None: launch(  # type: ignore[assignment]
         s, dataclasses.replace(opts, trainable=trainable), stream)
-    from study.cli import main
+    from study.cli.main import main
 
     file = root / "study.yaml"
     file.write_text(yaml.safe_dump({"name": f"overhead{n}", **BASE,

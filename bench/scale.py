@@ -6,7 +6,7 @@ thousands of parts before and after compaction (issue 14, "ready for 50,000 tria
 CPU each; the GPUs are declared, not real. Ray's cluster mode advertises the machine's address
 for 127.0.0.1 and its ports listen on every interface, so token authentication is on; the
 engine's own local instance is loopback-only and takes no second node), runs tiny real trials
-(small CNN, 32 px, one epoch, 4 images × 3 angles) through ``study.runner.run_study`` with
+(small CNN, 32 px, one epoch, 4 images × 3 angles) through ``study.launch.runner.run_study`` with
 ``--address``: trials ask for ``resources: {cpu: 1, gpu: 0.5}`` and ``train.device: auto``,
 so Ray hands each a GPU share and the trial falls back to the CPU because CUDA is absent (the
 bench checks the recorded device). After an untimed warm-up launch (workers started, modules
@@ -151,9 +151,9 @@ def stop_nodes(procs: list[subprocess.Popen[bytes]]) -> None:
 
 def launch(n: int, address: str, root: Path, name: str = "scale") -> dict[str, Any]:
     """One ``run_study`` of ``n`` tiny trials on the cluster; its figures."""
-    from study.book import TrialBook
-    from study.config import validate_raw
-    from study.runner import RunOptions, run_study
+    from study.config.load import validate_raw
+    from study.folder.book import TrialBook
+    from study.launch.runner import RunOptions, run_study
 
     study = validate_raw({"name": f"{name}{n}", "axes": {"seed": list(range(n))}, **TINY},
                          source="bench/scale.py")

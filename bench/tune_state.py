@@ -1,6 +1,6 @@
 """Benchmark: how Ray Tune's experiment state and the time per trial grow with a study's size.
 
-``study.runner.run_study`` runs a no-op trainable (one per-epoch result and one final result
+``study.launch.runner.run_study`` runs a no-op trainable (one per-epoch result and one final result
 with the keys a real trial reports) for two study sizes, one after the other, on one local Ray
 instance. After each run it measures, under the study's ``tune/`` folder:
 
@@ -9,7 +9,7 @@ instance. After each run it measures, under the study's ``tune/`` folder:
 * ``tune_bytes``: every file under ``tune/`` together;
 
 each at its largest: a launch removes each batch's Tune experiment once its trials ended
-(study/tuning.py), so the folder is measured just before that as well as after the run.
+(study/launch/tuning.py), so the folder is measured just before that as well as after the run.
 
 and the wall time per trial. The figures that matter are the differences between the two
 sizes: ``state_bytes_per_trial`` (how much one more finished trial adds to each save) and
@@ -44,15 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ray
 from ray import tune
 
-from study import runner
+from study.launch import runner
 
 try:
-    from study import tuning
+    from study.launch import tuning
 except ImportError:  # before batches: one Tune experiment per study, never removed
     tuning = None
-from study.config import validate_raw
+from study.config.load import validate_raw
+from study.launch.runner import RunOptions, quiet_tune, run_study
 from study.metrics import FINAL_METRICS
-from study.runner import RunOptions, quiet_tune, run_study
 
 GOAL = 1.2
 

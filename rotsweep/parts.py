@@ -18,7 +18,7 @@ files, the per-table manifest (``_rotsweep.json``), the per-partition ``_compact
 each compacted file's key list (``_compact-<seq>-<id>.parquet.keys.json``, written before the
 file is published): the footer index says which keys a file holds, the key list says it again
 for a file whose footer was destroyed, so its trials can be named and run again
-(:func:`inventory`, study/completeness.py).
+(:func:`inventory`, study/folder/completeness.py).
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ _TEMP = re.compile(r".*\.[0-9a-z_]{6,}\.tmp")
 def os_error_line(err: OSError, where: object = None) -> str:
     """An OS error as one line: the path (the folder, for a temporary file of rotsweep's own;
     ``where``, the folder the command writes, when the error names none, as a write to an open
-    file does), what happened and what to do (study/cli.py ``main`` prints it and exits 2).
+    file does), what happened and what to do (study/cli/main.py ``main`` prints it and exits 2).
 
     >>> os_error_line(OSError(28, "No space left on device", "/d/s/.report.k2j4x9.tmp"))
     '/d/s: the disk is full; free space there or use a folder on another disk (--out DIR), \

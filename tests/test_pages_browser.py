@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from study.tracking_store import default_tracking_uri
+from study.tracking.store import default_tracking_uri
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

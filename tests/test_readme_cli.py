@@ -1,5 +1,5 @@
 """The README's synopsis ("## The command line") and ``rotsweep --help`` name the same
-subcommands and, for each, the same flags (issue 21 item 4): a flag added to ``study/cli.py``
+subcommands and, for each, the same flags (issue 21 item 4): a flag added to ``study/cli/main.py``
 without the README, or left in the README once gone, fails here."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import re
 from pathlib import Path
 
-from study.cli import LISTS, build_parser
+from study.cli.main import LISTS, build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
@@ -79,3 +79,12 @@ def test_a_flag_missing_from_the_readme_is_caught() -> None:
     assert "--not-in-readme" in help_flags(run) - set(FLAG.findall(synopsis()["run"]))
     run.add_argument("--hidden", help=argparse.SUPPRESS)
     assert "--hidden" not in help_flags(run)
+
+
+def test_the_readme_study_file_is_the_shipped_one() -> None:
+    # the README's example study is conf/studies/smoke.yaml, as shipped (issue 21)
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## A study file"):]
+    block = section[section.index("```yaml\n") + len("```yaml\n"):]
+    block = block[:block.index("```\n")]
+    assert block == (REPO / "conf" / "studies" / "smoke.yaml").read_text()

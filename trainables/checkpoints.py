@@ -14,7 +14,7 @@ and the task's heads, without training-only state such as MoCo's key encoder and
 :func:`cache_bytes` gives its disk cost for the end-of-launch summary. The default's reason: a
 trial that differs from another only in evaluation settings loads the float32 encoder and heads
 (ResNet-18 MoCo: 46.1 MB, ResNet-50: 112.2 MB) instead of pre-training again. ``--smoke``
-studies use ``none`` (study/config.py ``SMOKE``): one-epoch weights are not worth the disk
+studies use ``none`` (study/config/load.py ``SMOKE``): one-epoch weights are not worth the disk
 (docs/tables.md, "The checkpoint cache").
 """
 

@@ -17,7 +17,7 @@ imports no registry; the registries (``BACKBONES``, ``DATASETS``, ``PRETEXTS``,
    takes and the block names ``probe.blocks`` refers to; and what the pretext task refuses in
    the rest of the trial (its params' ``trial_problems``).
 
-The study (``study/config.py``) builds every trial of its grid through :func:`build_trial`
+The study (``study/config/load.py``) builds every trial of its grid through :func:`build_trial`
 once and passes the built configs on; the Tune trainable builds its trial from its config dict
 through the same function (Optuna picks values at run time).
 """

@@ -80,7 +80,7 @@ def trial_meta(cfg: TrialConfig, trial_id: str) -> dict[str, Any]:
     pretraining`` (the task's own label, e.g. ``moco_rotation θ=90°``), ``train_angles`` (the
     rotation tasks' angle set, sorted; ``None`` for other tasks), ``train_angle_set`` (its
     canonical text, ``"0,90"``; ``""`` for other tasks: rotsweep/vocabulary.py) and ``seed``.
-    The driver's ``trials`` rows are built from it too (study/runner.py)."""
+    The driver's ``trials`` rows are built from it too (study/launch/runner.py)."""
     angles = train_angles(cfg.pretext)
     return {"study": cfg.study, "dataset": cfg.data.tag, "trial_id": trial_id,
             "backbone": cfg.model.backbone, "pretext": cfg.pretext.name,

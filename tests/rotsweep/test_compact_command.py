@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from rotsweep.tables import read_table, write_part
-from study.book import TrialBook
-from study.claim import Claim
-from study.cli import main
-from study.compaction import finish_storage
+from study.cli.main import main
+from study.folder.book import TrialBook
+from study.folder.claim import Claim
+from study.launch.compaction import finish_storage
 
 
 def study_folder(root: Path) -> Path:

@@ -45,7 +45,7 @@ def test_network_names_what_a_row_measures() -> None:
 
 
 def test_tables_and_mlflow_spell_a_trial_alike() -> None:
-    from study.tracking_records import trial_info
+    from study.tracking.records import trial_info
     from trainables.spec import parse_trial
     from trainables.trial import meta_pick, trial_meta
 

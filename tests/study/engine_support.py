@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-ROTSWEEP = [sys.executable, "-m", "study.cli"]
+ROTSWEEP = [sys.executable, "-m", "study.cli.main"]
 
 
 def tiny_study(path: Path, tiny: Callable[..., dict[str, Any]], name: str, epochs: int = 1,

@@ -88,7 +88,7 @@ def test_the_default_keeps_float32_evaluation_weights_and_smoke_keeps_none(
     assert 11e6 < values < 12e6
     assert 4 * values < checkpoints.cache_bytes(str(tmp_path)) < 4 * values * 1.01
 
-    from study.config import load_study
+    from study.config.load import load_study
 
     smoke = Path(__file__).resolve().parents[2] / "conf" / "studies" / "smoke.yaml"
     assert load_study(smoke).base.train.checkpoint_cache == "evaluation"

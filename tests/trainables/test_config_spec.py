@@ -15,7 +15,7 @@ import yaml
 from toy_pretext import Darkened
 
 from rotsweep.tables import read_table
-from study.config import DEFAULTS_FILE, TRIAL_KEYS, load_study, validate_raw
+from study.config.load import DEFAULTS_FILE, TRIAL_KEYS, load_study, validate_raw
 from trainables import checkpoints
 from trainables.config import ConfigError, TrialConfig, config_hash, to_dict
 from trainables.data import DATASETS
@@ -176,7 +176,7 @@ def test_toy_task_through_rotsweep_run(tmp_path: Path) -> None:
         "saliency": {"n_samples": 2, "eval_angles": [0, 90]},
         "hog": {"enabled": False}}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(repo)])}
-    cli = [sys.executable, "-m", "study.cli"]
+    cli = [sys.executable, "-m", "study.cli.main"]
     checked = subprocess.run([*cli, "validate", str(study), "--no-data"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)
     assert checked.returncode == 0, checked.stderr

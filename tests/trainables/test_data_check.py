@@ -20,7 +20,7 @@ from data_layouts import (
     write_svhn,
 )
 
-from study.cli import main
+from study.cli.main import main
 from trainables.config import DataConfig
 from trainables.data import DATASETS, build_dataset, load_split
 from trainables.data.check import check_dataset

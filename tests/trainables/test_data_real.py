@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from study.cli import main
+from study.cli.main import main
 from trainables.config import DataConfig
 from trainables.data import build_dataset
 from trainables.data.check import check_dataset

@@ -18,7 +18,7 @@ import pytest
 from data_layouts import write_cifar10
 from PIL import Image
 
-from study.cli import main
+from study.cli.main import main
 from trainables.config import DataConfig
 from trainables.data import DataError, Problem, build_dataset, load_split
 from trainables.data.brats import read_volume

@@ -12,7 +12,7 @@ import pytest
 import torch
 from pretext_task_data import FEW_STEP_PARAMS, KNOWN_ANSWER_DATA, build_small_task, train_steps
 
-from study.cli import main as rotsweep
+from study.cli.main import main as rotsweep
 from trainables.config import ConfigError
 from trainables.pretext import PRETEXTS, pretext_params, pretraining, train_angles
 from trainables.spec import parse_trial

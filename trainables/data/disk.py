@@ -30,7 +30,7 @@ CACHE_MB_ENV = "ROTSWEEP_DATA_CACHE_MB"
 def dataset_root(cfg: DataConfig) -> Path:
     """The dataset's folder: ``data.root``, relative to ``data.home`` (itself relative to the
     current folder; the current folder when ``home`` is unset); ``~`` is expanded. A study's
-    paths are made absolute when it is loaded (``study.config.absolute_paths``), so trials read
+    paths are made absolute when it is loaded (``study.config.load.absolute_paths``), so trials read
     the same folder wherever Ray Tune runs them.
 
     Raises:

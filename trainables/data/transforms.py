@@ -158,7 +158,7 @@ def _cut(x: np.ndarray, h: int, w: int, mode: Resize) -> np.ndarray:
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear with antialiasing (the same resampling as ``study.hog``); float32 in, out."""
+    """Bilinear with antialiasing (the same resampling as ``study.launch.hog``); float32 in, out."""
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
     if t.shape[-2:] != (size, size):

@@ -1,0 +1,1 @@
+"""The study file: YAML loading with limits, validation, keys, data roots."""

@@ -1,0 +1,1 @@
+"""MLflow: the store, the parent run, child runs, completion from records."""

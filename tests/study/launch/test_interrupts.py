@@ -1,0 +1,141 @@
+"""Issue 18's Ctrl-C case and damaged-part case, with real processes: a 6-trial study
+interrupted by SIGINT while 2 trials are done and 2 running; ``status`` on the interrupted
+folder names the trials that never started; ``--resume`` completes every trial's rows once;
+then a compacted table file replaced by random bytes is named by ``status`` and ``--resume``
+restores every row (study/folder/status.py, study/launch/runner.py, rotsweep/parts.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from engine_support import (
+    REPO,
+    ROTSWEEP,
+    child_runs,
+    end_session,
+    parts,
+    start_driver,
+    tiny_study,
+    wait_for,
+)
+
+from rotsweep.tables import read_table
+from study.tracking.store import default_tracking_uri
+
+EPOCHS, ANGLES, N_EVAL = 8, [0, 45, 90], 4
+TRAIN_ANGLES = [[0], [30], [60], [90], [120], [150]]
+SALIENCY_ROWS = len(TRAIN_ANGLES) * len(ANGLES) * N_EVAL  # no random-init rows in tiny trials
+SALIENCY_KEY = ["trial_id", "init", "eval_angle", "image_id"]
+
+
+def epochs_done(results: Path) -> dict[str, int]:
+    """Epochs in each trial's ``pretext`` part (rewritten by the trial after every epoch)."""
+    out = {}
+    for part in parts(results, "pretext"):
+        with contextlib.suppress(OSError):  # being replaced right now
+            out[part.stem.removeprefix("part-")] = pq.read_metadata(part).num_rows
+    return out
+
+
+def finished(storage: Path) -> set[str]:
+    return {p.stem for p in (storage / "done").glob("*.json")}
+
+
+def status(out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ROTSWEEP, "status", str(out)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+def resume(args: list[str], log: Path) -> str:
+    proc = start_driver([*args, "--resume"], log)
+    try:
+        assert proc.wait(timeout=500) == 0, log.read_text()[-3000:]
+    finally:
+        end_session(proc.pid)
+    return log.read_text()
+
+
+def assert_complete(out: Path) -> None:
+    """Every planned trial's rows once, every trial FINISHED in the table and in MLflow."""
+    results = out / "results"
+    saliency = read_table(results, "saliency")
+    assert len(saliency) == SALIENCY_ROWS, saliency.groupby("trial_id").size()
+    assert not saliency.duplicated(SALIENCY_KEY).any()
+    assert saliency.trial_id.nunique() == len(TRAIN_ANGLES)
+    pretext = read_table(results, "pretext")
+    assert len(pretext) == len(TRAIN_ANGLES) * EPOCHS
+    assert not pretext.duplicated(["trial_id", "epoch"]).any()
+    trials = read_table(results, "trials")
+    assert len(trials) == len(TRAIN_ANGLES) and set(trials.status) == {"FINISHED"}
+    runs = child_runs(default_tracking_uri(str(out)), "interrupted")
+    assert len(runs) == len(TRAIN_ANGLES)
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    st = status(out)
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert f"finished {len(TRAIN_ANGLES)}," in st.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_trials_left_then_resume_then_a_damaged_part(tmp_path: Path,
+                                                                 tiny: Any) -> None:
+    study = tiny_study(tmp_path / "study.yaml", tiny, "interrupted", epochs=EPOCHS,
+                       axes={"pretext.params.angles": TRAIN_ANGLES},
+                       data={"n_train": 64, "params": {"kind": "rectangles", "n_images": 96}})
+    out, results = tmp_path / "out", tmp_path / "out" / "results"
+    args = ["run", str(study), "--out", str(out), "--num-cpus", "2"]
+    log = tmp_path / "first.log"
+    # started from a shell script's background job, pytest ignores SIGINT and so would the
+    # driver (exec keeps an ignored signal ignored): give it Ctrl-C as a terminal would
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        first = start_driver(args, log)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    try:
+        # Ctrl-C once 2 trials are done and 2 others are part-way through their epochs
+        def two_done_two_running() -> bool:
+            done, epochs = finished(out), epochs_done(results)
+            return len(done) == 2 and sum(0 < n < EPOCHS for t, n in epochs.items()
+                                          if t not in done) == 2
+
+        wait_for(two_done_two_running, 400, "2 trials done and 2 mid-way", first, log)
+        os.kill(first.pid, signal.SIGINT)
+        assert first.wait(timeout=120) == 130, log.read_text()[-3000:]
+    finally:
+        end_session(first.pid)
+    done = finished(out)
+    started = done | set(epochs_done(results))
+    never = len(TRAIN_ANGLES) - len(started)
+    assert never == 2, (done, epochs_done(results))
+    assert f"{len(done)}/{len(TRAIN_ANGLES)} trials finished" in log.read_text()
+
+    # status: interrupted, the two trials that never started counted as such
+    st = status(out)
+    assert st.returncode == 4, st.stdout + st.stderr
+    assert f"finished {len(done)}," in st.stdout and f"not started {never}" in st.stdout
+    # the trials table marks no trial FINISHED that has no done record
+    trials = read_table(results, "trials")
+    assert set(trials[trials.status == "FINISHED"].trial_id) <= done
+
+    log_text = resume(args, tmp_path / "second.log")
+    assert f"{len(TRAIN_ANGLES)}/{len(TRAIN_ANGLES)} trials finished, 0 failed" in log_text
+    assert_complete(out)
+
+    # a compacted saliency file replaced by random bytes: named by status, re-run by --resume
+    damaged = sorted((results / "saliency").glob("study=*/dataset=*/*.parquet"))[0]
+    held = set(pq.read_table(damaged, columns=["trial_id"]).column("trial_id").to_pylist())
+    damaged.write_bytes(random.Random(18).randbytes(damaged.stat().st_size))
+    st = status(out)
+    assert st.returncode != 0, st.stdout
+    assert damaged.name in st.stdout + st.stderr
+    resume(args, tmp_path / "third.log")
+    assert_complete(out)
+    assert held  # the damaged file held rows of at least one trial, all back now
