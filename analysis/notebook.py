@@ -102,7 +102,7 @@ class Study:
             columns: read only these columns, in this order (default: all); the others'
                 bytes are not read.
             filters: read only the rows that pass, in pyarrow's form, e.g.
-                ``[("eval_angle", "<", 90), ("init", "==", "random")]``; pushed down to the
+                ``[("eval_angle", "<", 90), ("network", "==", "pretrained")]``; pushed down to the
                 files (whole files and row groups are skipped), and combined with the study's
                 own filters (:func:`open_study`).
 
