@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,6 +91,20 @@ def book(storage: Path) -> dict[str, Any]:
 def parts(results: Path, table: str) -> list[Path]:
     """The part files of ``table``."""
     return sorted((results / table).glob("study=*/dataset=*/part-*.parquet"))
+
+
+def epochs_done(results: Path) -> dict[str, int]:
+    """Epochs in each trial's ``pretext`` part (rewritten by the trial after every epoch)."""
+    out = {}
+    for part in parts(results, "pretext"):
+        with contextlib.suppress(OSError):  # being replaced right now
+            out[part.stem.removeprefix("part-")] = pq.read_metadata(part).num_rows
+    return out
+
+
+def finished(storage: Path) -> set[str]:
+    """The trials with a done record."""
+    return {p.stem for p in (storage / "done").glob("*.json")}
 
 
 def mlflow_runs(uri: str, experiment: str) -> list[Any]:

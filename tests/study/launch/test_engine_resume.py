@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -10,16 +9,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from engine_support import (
     REPO,
     ROTSWEEP,
     child_runs,
     end_session,
+    epochs_done,
+    finished,
     loss_steps,
     mlflow_runs,
-    parts,
     start_driver,
     tiny_study,
     wait_for,
@@ -30,19 +29,6 @@ from study.tracking.store import default_tracking_uri
 
 EPOCHS, ANGLES, N_EVAL = 6, [0, 45, 90], 4
 TRAIN_ANGLES = [[0], [45], [90], [180]]
-
-
-def epochs_done(results: Path) -> dict[str, int]:
-    """Epochs in each trial's ``pretext`` part (rewritten by the trial after every epoch)."""
-    out = {}
-    for part in parts(results, "pretext"):
-        with contextlib.suppress(OSError):  # being replaced right now
-            out[part.stem.removeprefix("part-")] = pq.read_metadata(part).num_rows
-    return out
-
-
-def finished(storage: Path) -> set[str]:
-    return {p.stem for p in (storage / "done").glob("*.json")}
 
 
 @pytest.mark.slow

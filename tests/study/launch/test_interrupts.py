@@ -6,7 +6,6 @@ restores every row (study/folder/status.py, study/launch/runner.py, rotsweep/par
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
@@ -21,7 +20,8 @@ from engine_support import (
     ROTSWEEP,
     child_runs,
     end_session,
-    parts,
+    epochs_done,
+    finished,
     start_driver,
     tiny_study,
     wait_for,
@@ -34,19 +34,6 @@ EPOCHS, ANGLES, N_EVAL = 8, [0, 45, 90], 4
 TRAIN_ANGLES = [[0], [30], [60], [90], [120], [150]]
 SALIENCY_ROWS = len(TRAIN_ANGLES) * len(ANGLES) * N_EVAL  # no random-init rows in tiny trials
 SALIENCY_KEY = ["trial_id", "init", "eval_angle", "image_id"]
-
-
-def epochs_done(results: Path) -> dict[str, int]:
-    """Epochs in each trial's ``pretext`` part (rewritten by the trial after every epoch)."""
-    out = {}
-    for part in parts(results, "pretext"):
-        with contextlib.suppress(OSError):  # being replaced right now
-            out[part.stem.removeprefix("part-")] = pq.read_metadata(part).num_rows
-    return out
-
-
-def finished(storage: Path) -> set[str]:
-    return {p.stem for p in (storage / "done").glob("*.json")}
 
 
 def status(out: Path) -> subprocess.CompletedProcess[str]:
