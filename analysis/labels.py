@@ -160,8 +160,10 @@ def curve_labels(meta: pd.DataFrame, differences: Mapping[str, str] | None = Non
     labels = meta.apply(one, axis=1)
     if "trial_id" in meta:  # curves alike in every descriptor: numbered, never named by id
         first = meta["trial_id"].map(_first_trial)
-        for label in labels.unique():
-            mine = labels == label
+        # a label is read beside its dataset's name: curves of other datasets do not collide
+        where = meta["dataset"].astype(str) if "dataset" in meta else pd.Series("", meta.index)
+        for label, dataset in set(zip(labels, where, strict=True)):
+            mine = (labels == label) & (where == dataset)
             trials = sorted(first[mine].unique())
             if len(trials) > 1:
                 order = {t: k + 1 for k, t in enumerate(trials)}

@@ -43,8 +43,10 @@ CHANCE = {"dice": 0.0, "iou": 0.0, "soft_dice": 0.0, "mass_in_mask": 0.0, "q_bbo
           "auc": 0.5}
 HOG_METRIC = "hog_svm_accuracy"
 KEYS = ["dataset", "trial_id", "metric"]
-LABEL_COLUMNS = ("train_angles", "pretraining", "backbone", "pretext", "method", "target",
-                 "threshold_rule", "seed", "trial_id")
+# what a curve's label is made of; ``dataset`` only tells curves of other datasets apart (the
+# line names the dataset itself)
+LABEL_COLUMNS = ("dataset", "train_angles", "pretraining", "backbone", "pretext", "method",
+                 "target", "threshold_rule", "seed", "trial_id")
 MAX_LINES = 12
 
 

@@ -98,4 +98,4 @@ def test_a_failed_trials_error_shows_whole_everywhere(
     assert f"\n  FAILED {trial_id}: {WHOLE}\n" in printed  # the closing summary
     error = read_table(out / "results", "trials").error.iloc[0]
     assert all(str(p) in error for p in PROBLEMS)
-    assert f"FAILED {trial_id} () after 1 failure(s): {WHOLE}" in study_status(out)
+    assert f"FAILED {trial_id} after 1 failure(s): {WHOLE}" in study_status(out)
