@@ -123,9 +123,14 @@ class TuneSigint:
         import signal
         import threading
 
-        # only the main thread receives signals (and only there does Tune install its handler)
-        self._watching = threading.current_thread() is threading.main_thread() and not int(
-            os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0"))
+        from ray.util.client import ray as client
+
+        # only the main thread receives signals, and only there does Tune install its handler;
+        # under Ray Client the Tune run is a task on the head node (ray/tune/tuner.py), which
+        # leaves this process's handler alone (a Ctrl-C here is a KeyboardInterrupt)
+        self._watching = (threading.current_thread() is threading.main_thread()
+                          and not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0"))
+                          and not client.is_connected())
         if self._watching:
             self._before = signal.getsignal(signal.SIGINT)
         return self
