@@ -149,7 +149,9 @@ def test_a_study_submitted_as_a_ray_job_runs_on_both_nodes_then_reports(
     submit = [str(BIN / "ray"), "job", "submit", "--address", api, "--submission-id", job_id,
               "--working-dir", ".", "--runtime-env-json", json.dumps(RUNTIME_ENV), "--",
               "rotsweep", "run", "conf/studies/smoke.yaml", "--smoke", "--address", "auto",
-              "--out", str(shared)]
+              # a trial takes a whole 2-CPU node, so two trials at once take both nodes (with
+              # 1 CPU each, Ray may pack every trial on the head: seen once in the slow suite)
+              "--set", "resources.cpu=2", "--out", str(shared)]
     try:
         job = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=780)
