@@ -36,6 +36,17 @@ def tiny_study(path: Path, tiny: Callable[..., dict[str, Any]], name: str, epoch
     return path
 
 
+def epoch_study(tmp_path: Path, tiny: Callable[..., dict[str, Any]], name: str, epochs: int,
+                train_angles: list[list[int]]) -> tuple[Path, Path, list[str]]:
+    """A study of one trial per train angle set, long enough per epoch to be interrupted
+    part-way: its output folder, results folder and the ``rotsweep`` arguments that run it."""
+    study = tiny_study(tmp_path / "study.yaml", tiny, name, epochs=epochs,
+                       axes={"pretext.params.angles": train_angles},
+                       data={"n_train": 64, "params": {"kind": "rectangles", "n_images": 96}})
+    out = tmp_path / "out"
+    return out, out / "results", ["run", str(study), "--out", str(out), "--num-cpus", "2"]
+
+
 def start_driver(args: list[str], log: Path, env: dict[str, str] | None = None
                  ) -> subprocess.Popen[bytes]:
     """``rotsweep`` as a subprocess in its own session (so everything it starts, a local Ray

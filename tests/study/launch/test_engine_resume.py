@@ -15,12 +15,12 @@ from engine_support import (
     ROTSWEEP,
     child_runs,
     end_session,
+    epoch_study,
     epochs_done,
     finished,
     loss_steps,
     mlflow_runs,
     start_driver,
-    tiny_study,
     wait_for,
 )
 
@@ -34,11 +34,7 @@ TRAIN_ANGLES = [[0], [45], [90], [180]]
 @pytest.mark.slow
 def test_sigkilled_driver_resumes_without_reruns_or_duplicates(tmp_path: Path,
                                                                tiny: Any) -> None:
-    study = tiny_study(tmp_path / "study.yaml", tiny, "resumed", epochs=EPOCHS,
-                       axes={"pretext.params.angles": TRAIN_ANGLES},
-                       data={"n_train": 64, "params": {"kind": "rectangles", "n_images": 96}})
-    out, results = tmp_path / "out", tmp_path / "out" / "results"
-    args = ["run", str(study), "--out", str(out), "--num-cpus", "2"]
+    out, results, args = epoch_study(tmp_path, tiny, "resumed", EPOCHS, TRAIN_ANGLES)
     first = start_driver(args, tmp_path / "first.log")
     try:
         # kill once a trial has finished and another is part-way through its epochs

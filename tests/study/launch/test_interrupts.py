@@ -20,10 +20,10 @@ from engine_support import (
     ROTSWEEP,
     child_runs,
     end_session,
+    epoch_study,
     epochs_done,
     finished,
     start_driver,
-    tiny_study,
     wait_for,
 )
 
@@ -73,11 +73,7 @@ def assert_complete(out: Path) -> None:
 @pytest.mark.slow
 def test_ctrl_c_with_trials_left_then_resume_then_a_damaged_part(tmp_path: Path,
                                                                  tiny: Any) -> None:
-    study = tiny_study(tmp_path / "study.yaml", tiny, "interrupted", epochs=EPOCHS,
-                       axes={"pretext.params.angles": TRAIN_ANGLES},
-                       data={"n_train": 64, "params": {"kind": "rectangles", "n_images": 96}})
-    out, results = tmp_path / "out", tmp_path / "out" / "results"
-    args = ["run", str(study), "--out", str(out), "--num-cpus", "2"]
+    out, results, args = epoch_study(tmp_path, tiny, "interrupted", EPOCHS, TRAIN_ANGLES)
     log = tmp_path / "first.log"
     # started from a shell script's background job, pytest ignores SIGINT and so would the
     # driver (exec keeps an ignored signal ignored): give it Ctrl-C as a terminal would
