@@ -1,13 +1,15 @@
-"""Issue 18's Ctrl-C case and damaged-part case, with real processes: a 6-trial study
-interrupted by SIGINT while 2 trials are done and 2 running; ``status`` on the interrupted
-folder names the trials that never started; ``--resume`` completes every trial's rows once;
-then a compacted table file replaced by random bytes is named by ``status`` and ``--resume``
-restores every row (study/folder/status.py, study/launch/runner.py, rotsweep/parts.py)."""
+"""Issue 18's Ctrl-C case and damaged-part case, with real processes: an 8-trial study
+interrupted by SIGINT while some trials are done, one is part-way and at least two have written
+nothing; ``status`` on the interrupted folder counts the trials that never started as such;
+``--resume`` completes every trial's rows once; then a compacted table file replaced by random
+bytes is named by ``status`` and ``--resume`` restores every row (study/folder/status.py,
+study/launch/runner.py, rotsweep/parts.py)."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -31,7 +33,7 @@ from rotsweep.tables import read_table
 from study.tracking.store import default_tracking_uri
 
 EPOCHS, ANGLES, N_EVAL = 8, [0, 45, 90], 4
-TRAIN_ANGLES = [[0], [30], [60], [90], [120], [150]]
+TRAIN_ANGLES = [[0], [30], [60], [90], [120], [150], [180], [210]]
 SALIENCY_ROWS = len(TRAIN_ANGLES) * len(ANGLES) * N_EVAL  # no random-init rows in tiny trials
 SALIENCY_KEY = ["trial_id", "init", "eval_angle", "image_id"]
 
@@ -83,27 +85,34 @@ def test_ctrl_c_with_trials_left_then_resume_then_a_damaged_part(tmp_path: Path,
     finally:
         signal.signal(signal.SIGINT, before)
     try:
-        # Ctrl-C once 2 trials are done and 2 others are part-way through their epochs
-        def two_done_two_running() -> bool:
+        # Ctrl-C once a trial is done, another is part-way through its epochs and at least two
+        # have written nothing (with 2 trials at a time, one of those has not started). The
+        # window is a few seconds wide on a fast machine: polled, not timed.
+        def done_running_and_unstarted() -> bool:
             done, epochs = finished(out), epochs_done(results)
-            return len(done) == 2 and sum(0 < n < EPOCHS for t, n in epochs.items()
-                                          if t not in done) == 2
+            partway = [t for t, n in epochs.items() if t not in done and 0 < n < EPOCHS]
+            return bool(done) and bool(partway) and len(done | set(epochs)) <= 6
 
-        wait_for(two_done_two_running, 400, "2 trials done and 2 mid-way", first, log)
+        wait_for(done_running_and_unstarted, 400, "a trial done, one part-way, two untouched",
+                 first, log)
         os.kill(first.pid, signal.SIGINT)
         assert first.wait(timeout=120) == 130, log.read_text()[-3000:]
     finally:
         end_session(first.pid)
     done = finished(out)
-    started = done | set(epochs_done(results))
-    never = len(TRAIN_ANGLES) - len(started)
-    assert never == 2, (done, epochs_done(results))
+    with_rows = done | set(epochs_done(results))
+    assert len(with_rows) < len(TRAIN_ANGLES), (done, epochs_done(results))
     assert f"{len(done)}/{len(TRAIN_ANGLES)} trials finished" in log.read_text()
 
-    # status: interrupted, the two trials that never started counted as such
+    # status: interrupted; the trials that never started are counted as such, none as finished
     st = status(out)
     assert st.returncode == 4, st.stdout + st.stderr
-    assert f"finished {len(done)}," in st.stdout and f"not started {never}" in st.stdout
+    counts = re.search(r"finished (\d+),.*interrupted (\d+),.*not started (\d+)", st.stdout)
+    assert counts, st.stdout
+    n_finished, n_interrupted, n_never = map(int, counts.groups())
+    assert n_finished == len(done) and n_never >= 1, st.stdout
+    assert n_finished + n_interrupted + n_never == len(TRAIN_ANGLES), st.stdout
+    assert n_finished + n_interrupted >= len(with_rows), st.stdout  # a trial with rows started
     # the trials table marks no trial FINISHED that has no done record
     trials = read_table(results, "trials")
     assert set(trials[trials.status == "FINISHED"].trial_id) <= done
