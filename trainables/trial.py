@@ -23,7 +23,6 @@ from trainables.config import TrialConfig, flatten, to_dict
 from trainables.data import ImageSet, build_dataset, collate, load_split
 from trainables.data.base import Subset
 from trainables.evaluate import evaluate_saliency
-from trainables.figures import angle_curve_png, grid_title, saliency_grid_png
 from trainables.models import build_backbone
 from trainables.pretext import Pretext, build_pretext, pretraining, train_angles
 from trainables.probes.stage import probe_stage
@@ -44,6 +43,9 @@ class TrialContext:
         cache_root: content-addressed checkpoints (shared across studies).
         artifacts_root: where the trial's artifacts (PNG, config) go, one folder per trial.
         mlflow_run_id: the trial's MLflow run, written into the ``saliency`` rows.
+        run_id_lookup: where the run id comes from when it is not known at the start (under
+            Tune: the driver's trial → run map, which its MLflow thread fills while the trial
+            trains); called once, when the rows are written, so no trial waits for MLflow.
     """
 
     trial_id: str
@@ -51,6 +53,13 @@ class TrialContext:
     cache_root: str
     artifacts_root: str
     mlflow_run_id: str | None = None
+    run_id_lookup: Callable[[], str | None] | None = None
+
+    def run_id(self) -> str | None:
+        """The trial's MLflow run id: given, looked up now, or None (no tracking)."""
+        if self.mlflow_run_id is None and self.run_id_lookup is not None:
+            return self.run_id_lookup()
+        return self.mlflow_run_id
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -185,13 +194,15 @@ def evaluate_stage(cfg: TrialConfig, ctx: TrialContext, task: Pretext, meta: dic
     Returns:
         ``(rows, baseline_rows)`` without the table's metadata columns (``[]`` without baseline).
     """
+    from trainables.figures import angle_curve_png, grid_title, saliency_grid_png  # matplotlib
+
     evalset = load_split(cfg.data, "eval", dataset)
     batch = collate([evalset[i] for i in range(len(evalset))])
     images = batch["image"].to(device)
     boxes = batch.get("boxes")
     art = join(ctx.artifacts_root, ctx.trial_id)
     common = {**meta, "method": cfg.saliency.method, "target": cfg.saliency.target,
-              "threshold_rule": cfg.saliency.threshold_rule, "mlflow_run_id": ctx.mlflow_run_id}
+              "threshold_rule": cfg.saliency.threshold_rule, "mlflow_run_id": ctx.run_id()}
     models = [(cfg.model.init, PRETRAINED, task, "saliency_examples.png")]
     if cfg.saliency.random_init_baseline:
         torch.manual_seed(cfg.seed)

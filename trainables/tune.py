@@ -56,8 +56,9 @@ def trial_config(config: dict[str, Any]) -> TrialConfig:
 
 
 def mlflow_run_id(runs_root: str, trial_id: str, wait_s: float = 10.0) -> str | None:
-    """The MLflow run the driver opened for this trial: it writes ``<runs_root>/<id>.json``
-    before the trial starts (``run_id`` is null while the tracking server is unreachable)."""
+    """The MLflow run the driver opened for this trial: its MLflow thread writes
+    ``<runs_root>/<id>.json`` once the trial has started, ahead of other queued MLflow work
+    (``run_id`` is null while the tracking server is unreachable); waits up to ``wait_s``."""
     path = join(runs_root, f"{trial_id}.json")
     deadline = time.monotonic() + wait_s
     while not exists(path):
@@ -168,7 +169,10 @@ def run_tune_trial(config: dict[str, Any], report: Report = tune.report) -> None
         results_root=rt["results_root"],
         cache_root=rt["cache_root"],
         artifacts_root=rt["artifacts_root"],
-        mlflow_run_id=mlflow_run_id(rt["runs_root"], trial_id) if rt.get("runs_root") else None,
+        # read when the saliency rows are written: the driver's MLflow thread opens the run
+        # while the trial trains (waiting for it here cost ~0.2 s a trial: bench/RESULTS.md)
+        run_id_lookup=(lambda: mlflow_run_id(rt["runs_root"], trial_id))
+        if rt.get("runs_root") else None,
     )
     reporter = TrialReporter(cfg, ctx, files, report)
     run_trial(cfg, ctx, reporter.report, resume=load_state(files["state"], cfg),

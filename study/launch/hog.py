@@ -33,7 +33,6 @@ from study.config.load import StudyConfig
 from trainables.config import TrialConfig, config_hash, to_dict
 from trainables.data import ImageSet, build_dataset
 from trainables.data.base import choose
-from trainables.hog_svm import hog_svm_curve
 
 
 def data_settings(cfg: TrialConfig) -> dict[str, Any]:
@@ -113,6 +112,7 @@ def write_cached_table(table: str, keys: tuple[str, str],
 
 def run_hog_job(job: dict[str, Any], study: str, paths: dict[str, str]) -> int:
     """Compute (or reuse) one HoG-SVM curve and write it as a part of the study's table."""
+    from trainables.hog_svm import hog_svm_curve  # scikit-learn: in the job's worker only
     from trainables.spec import parse_trial
 
     cfg = parse_trial(job)

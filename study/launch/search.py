@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from study.config.load import SearchParam, StudyConfig, max_epochs
+
+if TYPE_CHECKING:  # optuna is imported where a study searches (0.3 s a grid never needs)
+    import optuna
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 
@@ -41,6 +42,8 @@ def search_space(study: StudyConfig) -> dict[str, Any]:
 def optuna_distribution(p: SearchParam) -> optuna.distributions.BaseDistribution:
     """The Optuna distribution of a searched parameter. A ``choice`` among values that are not
     plain scalars (e.g. angle lists) is a choice among their positions, see :func:`decode`."""
+    import optuna
+
     if p.kind == "uniform":
         return optuna.distributions.FloatDistribution(float(p.low), float(p.high))  # type: ignore[arg-type]
     if p.kind == "loguniform":
@@ -94,6 +97,8 @@ class GridOptunaSearch(Searcher):
         self.points = [dict(p) for p in points]
         self.params = dict(params)
         self.num_samples = num_samples
+        from ray.tune.search.optuna import OptunaSearch
+
         space = {key: optuna_distribution(p) for key, p in self.params.items()}
         self.searchers = [OptunaSearch(space=space, metric=metric, mode=mode, seed=seed + i)
                           for i in range(len(self.points))]
@@ -139,6 +144,8 @@ def build_searcher(study: StudyConfig) -> GridOptunaSearch | None:
     s = study.keys.search
     if s.algorithm != "optuna":
         return None
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created" per point
     metric: str | list[str] = list(s.metrics) if len(s.metrics) > 1 else s.metrics[0]
     mode: str | list[str] = list(s.modes) if len(s.metrics) > 1 else s.modes[0]

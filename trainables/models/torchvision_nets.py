@@ -20,13 +20,23 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
-from torchvision import models as tvm
 
 from trainables.config.parse import build
 from trainables.models.base import Backbone, children, named
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _tvm() -> ModuleType:
+    """torchvision's ``models``, imported when a torchvision backbone is built (1 s of torch's
+    compiler modules that the driver, which only validates configs, never needs)."""
+    from torchvision import models
+
+    return models
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,13 @@ def _staged(features: nn.Module, stages: dict[str, list[int]], embed_dim: int,
 def build_resnet18(params: Mapping[str, Any], image_size: int = 224) -> Backbone:
     """torchvision ResNet-18 (He et al. 2016) without ``fc``; 11.2M parameters."""
     _check(params)
-    return _resnet(tvm.resnet18, 512)
+    return _resnet(_tvm().resnet18, 512)
 
 
 def build_resnet50(params: Mapping[str, Any], image_size: int = 224) -> Backbone:
     """torchvision ResNet-50 without ``fc``: MoCo v2's encoder (seed 000); 23.5M parameters."""
     _check(params)
-    return _resnet(tvm.resnet50, 2048)
+    return _resnet(_tvm().resnet50, 2048)
 
 
 def build_mobilenet_v2(params: Mapping[str, Any], image_size: int = 224) -> Backbone:
@@ -76,7 +86,7 @@ def build_mobilenet_v2(params: Mapping[str, Any], image_size: int = 224) -> Back
     _check(params)
     stages = {"stem": [0, 1], "stage2": [2, 3], "stage3": [4, 5, 6],
               "stage4": list(range(7, 14)), "stage5": list(range(14, 18)), "last_conv": [18]}
-    return _staged(tvm.mobilenet_v2(weights=None).features, stages, 1280)
+    return _staged(_tvm().mobilenet_v2(weights=None).features, stages, 1280)
 
 
 def build_efficientnet_b0(params: Mapping[str, Any], image_size: int = 224) -> Backbone:
@@ -84,7 +94,7 @@ def build_efficientnet_b0(params: Mapping[str, Any], image_size: int = 224) -> B
     _check(params)
     stages = {"stem": [0, 1], "stage2": [2], "stage3": [3], "stage4": [4, 5],
               "stage5": [6, 7], "last_conv": [8]}
-    return _staged(tvm.efficientnet_b0(weights=None).features, stages, 1280)
+    return _staged(_tvm().efficientnet_b0(weights=None).features, stages, 1280)
 
 
 def build_convnext_tiny(params: Mapping[str, Any], image_size: int = 224) -> Backbone:
@@ -93,4 +103,4 @@ def build_convnext_tiny(params: Mapping[str, Any], image_size: int = 224) -> Bac
     stages = {"stem": [0], "stage1": [1], "stage2": [2, 3], "stage3": [4, 5],
               "stage4": [6, 7]}
     # 4×4/4 stem and three 2×2/2 downsamplings without padding
-    return _staged(tvm.convnext_tiny(weights=None).features, stages, 768, min_size=32)
+    return _staged(_tvm().convnext_tiny(weights=None).features, stages, 768, min_size=32)

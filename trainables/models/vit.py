@@ -16,15 +16,17 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision import models as tvm
 
 from trainables.config.parse import build
 from trainables.models.base import Backbone
+
+if TYPE_CHECKING:
+    from torchvision.models import VisionTransformer
 
 PATCH = 16
 
@@ -46,7 +48,7 @@ def resize_pos_embedding(pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tens
 class VitEmbed(nn.Module):
     """Patchify (16×16 conv), prepend the class token, add the position embedding."""
 
-    def __init__(self, net: tvm.VisionTransformer) -> None:
+    def __init__(self, net: VisionTransformer) -> None:
         super().__init__()
         self.conv_proj = net.conv_proj
         self.class_token = net.class_token
@@ -120,6 +122,8 @@ def build_vit_b_16(params: Mapping[str, Any], image_size: int = 224) -> Backbone
     if image_size % PATCH:
         raise ValueError(f"model.backbone 'vit_b_16': data.image_size {image_size} is not a "
                          f"multiple of the patch size {PATCH}")
+    from torchvision import models as tvm  # when built: the driver validates without it
+
     net = tvm.vit_b_16(weights=None, image_size=image_size)
     blocks: OrderedDict = OrderedDict()
     blocks["embed"] = VitEmbed(net)

@@ -10,6 +10,7 @@ import pytest
 
 import study.launch.hog as hog
 from rotsweep.tables import read_table
+from trainables import hog_svm
 from trainables.spec import parse_trial
 
 
@@ -34,7 +35,7 @@ def test_job_is_computed_once_and_reused(tiny: Any, tmp_path: Path,
     def fail(*_a: Any, **_k: Any) -> None:
         raise AssertionError("the cached curve was recomputed")
 
-    monkeypatch.setattr(hog, "hog_svm_curve", fail)
+    monkeypatch.setattr(hog_svm, "hog_svm_curve", fail)  # run_hog_job imports it per call
     paths_b = {**paths, "results_root": str(tmp_path / "b")}
     assert hog.run_hog_job(job, "study_b", paths_b) == 3
     second = read_table(tmp_path / "b", "hog_svm")
