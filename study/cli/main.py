@@ -12,9 +12,10 @@ disk: study/messages.py ``os_error_line``). A damaged table file exits 1, naming
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 EXIT_CONFIG = 2
@@ -242,18 +243,56 @@ def cmd_run(args: argparse.Namespace) -> int:
                       tracking_uri=args.tracking_uri, resume=args.resume, verbose=args.verbose,
                       num_cpus=args.num_cpus, batch_size=args.trials_per_batch,
                       allow_no_auth=args.allow_no_auth)
+    import ray
+
+    ray_here = not ray.is_initialized()  # this launch starts (and so ends) a local Ray
     try:
         result = run_study(study, opts)
     except StudyError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
     except (KeyboardInterrupt, SystemExit) as err:  # a second Ctrl-C, SIGTERM between batches
-        print("interrupted: continue with the same command and --resume", file=sys.stderr)
-        return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
-    print_result(result)
-    if result.n_left:
-        return 130  # as for Ctrl-C; --resume continues (also trials never started)
-    return 0 if result.n_failed == 0 else 1
+        code = 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
+        with signals_end_at_once(code):
+            print("interrupted: continue with the same command and --resume", file=sys.stderr)
+            if ray_here:
+                ray.shutdown()
+        return code
+    # 130 as for Ctrl-C when trials are left (--resume continues them, never-started ones too)
+    code = 130 if result.n_left else 0 if result.n_failed == 0 else 1
+    with signals_end_at_once(code):
+        print_result(result)
+        if ray_here:
+            ray.shutdown()
+    return code
+
+
+@contextlib.contextmanager
+def signals_end_at_once(code: int) -> Iterator[None]:
+    """Once the launch is over (tables written, claim released): a Ctrl-C or SIGTERM while the
+    closing lines print or the local Ray shuts down ends the process at once with the launch's
+    own exit ``code``. Not "interrupted" over a finished study, no traceback from Ray's exit
+    hook, no death by SIGTERM's default action (bench/faults.py found all three). The handlers
+    before are put back after (a test calls :func:`main` in its own process)."""
+    import os
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+    before = {sig: signal.signal(sig, leave) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

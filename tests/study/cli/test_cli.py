@@ -212,3 +212,30 @@ def test_ctrl_c_while_torch_imports_is_one_line_and_exit_130() -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         "interrupted: continue with the same command and --resume")
+
+
+AFTER_THE_LAUNCH = """
+import os, signal, sys, time
+from study.cli.main import signals_end_at_once
+before = signal.getsignal(signal.SIGINT)
+with signals_end_at_once(0):
+    pass
+assert signal.getsignal(signal.SIGINT) is before  # put back (main() runs in tests' processes)
+with signals_end_at_once(int(sys.argv[2])):
+    print("the closing lines", end="")
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    time.sleep(30)
+    print("never printed")
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 0), ("SIGTERM", 0), ("SIGINT", 130)])
+def test_a_signal_after_the_launch_ends_at_once_with_the_launchs_own_code(sig: str,
+                                                                         code: int) -> None:
+    # bench/faults.py: Ctrl-C while a finished launch printed its closing lines said
+    # "interrupted" (130) over a complete study; SIGTERM there ended the process by the default
+    # action (-15); a Ctrl-C in Ray's exit hook printed a traceback
+    proc = subprocess.run([sys.executable, "-c", AFTER_THE_LAUNCH, sig, str(code)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "the closing lines" and proc.stderr == ""
