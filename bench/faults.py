@@ -17,6 +17,7 @@ continues with ``--resume``; the last launch of a chain runs to the end. The pha
     report           ``rotsweep report`` of the folder, 1-6 s after it started
 
 and the signals: ``sigint`` (Ctrl-C once), ``sigint2`` (twice, 0.3-1 s apart), ``sigterm``,
+``hangup`` (SIGHUP to the launch's whole process group, as a closed terminal sends it),
 ``kill_driver`` (SIGKILL of the driver), ``kill_worker`` (SIGKILL of the Ray worker running a
 trial; only in the two trial phases). After each interruption ``rotsweep status`` runs; after
 the chain's last launch, status again, and the folder is compared with the reference:
@@ -31,10 +32,10 @@ the chain's last launch, status again, and the folder is compared with the refer
   FINISHED, any run left RUNNING, metric histories with a step logged twice, read through the
   MLflow client from the folder's own ``mlflow.db``.
 
-Besides them, for the reader: ``not_stopped`` (Ctrl-C or SIGTERM while trials ran, and the
-launch still ran to the end with exit 0), ``missed`` (the launch ended before the moment; not
-counted as an interruption), ``hung`` (a driver alive 90 s after the signal, then killed),
-``orphans`` (processes of a stopped driver's session alive 2 s after it ended).
+Besides them, for the reader: ``not_stopped`` (Ctrl-C, SIGTERM or a hang-up while trials ran,
+and the launch still ran to the end with exit 0), ``missed`` (the launch ended before the
+moment; not counted as an interruption), ``hung`` (a driver alive 90 s after the signal, then
+killed), ``orphans`` (processes of a stopped driver's session alive 2 s after it ended).
 
 Cost: Ray's start dominates (10-15 s per launch on 2 loaded cores) and trials take seconds, so
 the interrupted launches of one folder are chained instead of each resumed to the end:
@@ -74,7 +75,7 @@ sys.path.insert(0, str(REPO))
 
 ROTSWEEP = [sys.executable, "-m", "study.cli.main"]
 N_TRIALS, BATCH = 6, 2
-SIGNALS = ("sigint", "sigint2", "sigterm", "kill_driver", "kill_worker")
+SIGNALS = ("sigint", "sigint2", "sigterm", "hangup", "kill_driver", "kill_worker")
 WORKER_PHASES = ("trials_start", "mid_trial")
 CHAIN = ("before_ray", "trials_start", "mid_trial", "between_batches", "mid_trial", "end",
          "report")
@@ -273,6 +274,10 @@ def send(m: Moment, proc: subprocess.Popen[bytes], rng: random.Random) -> bool:
             return False
         os.kill(rng.choice(pids), signal.SIGKILL)
         return True
+    if m.signal == "hangup":  # the driver leads its own process group (``start``)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGHUP)
+        return True
     sig = {"sigint": signal.SIGINT, "sigint2": signal.SIGINT, "sigterm": signal.SIGTERM,
            "kill_driver": signal.SIGKILL}[m.signal]
     with contextlib.suppress(ProcessLookupError):
@@ -332,7 +337,7 @@ def interrupt(m: Moment, run_args: list[str], folder: Path, log: Path,
 # --- the whole benchmark ----------------------------------------------------------------
 
 def plan(n_chains: int, rng: random.Random) -> list[list[Moment]]:
-    """Chains of moments: every phase in each chain, each signal at least 4 times overall,
+    """Chains of moments: every phase in each chain, each signal at least 3 times overall,
     ``kill_worker`` only where a trial runs."""
     chains = [[Moment(c, p if p != "end" else ("mlflow", "compaction")[(c + i) % 2], "", 0.0)
                for i, p in enumerate(CHAIN)] for c in range(n_chains)]
@@ -478,8 +483,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "signals": dict(Counter(m.signal for m in hit)),
         "phases": dict(Counter(m.phase for m in hit)),
         "missed": len(moments) - len(hit),
-        # Ctrl-C or SIGTERM while trials ran, and the launch went on to the end (exit 0)
-        "not_stopped": sum(m.exit_code == 0 and m.signal in ("sigint", "sigint2", "sigterm")
+        # Ctrl-C, SIGTERM or a hang-up while trials ran, and the launch went on to the end
+        "not_stopped": sum(m.exit_code == 0
+                           and m.signal in ("sigint", "sigint2", "sigterm", "hangup")
                            and m.phase in ("trials_start", "mid_trial", "between_batches")
                            for m in hit),
         "hung": sum(any("still running" in n for n in m.notes) for m in moments),

@@ -12,10 +12,9 @@ disk: study/messages.py ``os_error_line``). A damaged table file exits 1, naming
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_CONFIG = 2
@@ -146,6 +145,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     :func:`~study.messages.os_error_line`): never a traceback, never the "trials failed" code.
     """
     args = build_parser().parse_args(argv)
+    from study.cli.console import console_survives
+    from study.signals import stop_signals_exit
+
+    # a closed pipe or terminal does not stop a command; SIGTERM or SIGHUP before a launch
+    # handles them (torch still importing) is a clean exit, not death by the default action
+    with console_survives(), stop_signals_exit():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return dispatch(args)
     except KeyboardInterrupt:  # before a launch handles it (torch still importing), or a report
@@ -225,6 +234,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from study.config.load import load_study
     from study.launch.runner import RunOptions, print_result, run_study
+    from study.signals import signals_end_at_once
 
     study = load_study(args.file, args.sets, smoke=args.smoke)
     for note in study.notes:
@@ -252,7 +262,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
     except (KeyboardInterrupt, SystemExit) as err:  # a second Ctrl-C, SIGTERM between batches
-        code = 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
+        code = (130 if isinstance(err, KeyboardInterrupt)
+                else err.code if isinstance(err.code, int) else 128 + signal.SIGTERM)
         with signals_end_at_once(code):
             print("interrupted: continue with the same command and --resume", file=sys.stderr)
             if ray_here:
@@ -265,34 +276,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if ray_here:
             ray.shutdown()
     return code
-
-
-@contextlib.contextmanager
-def signals_end_at_once(code: int) -> Iterator[None]:
-    """Once the launch is over (tables written, claim released): a Ctrl-C or SIGTERM while the
-    closing lines print or the local Ray shuts down ends the process at once with the launch's
-    own exit ``code``. Not "interrupted" over a finished study, no traceback from Ray's exit
-    hook, no death by SIGTERM's default action (bench/faults.py found all three). The handlers
-    before are put back after (a test calls :func:`main` in its own process)."""
-    import os
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def leave(signum: int, frame: object) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
-
-    before = {sig: signal.signal(sig, leave) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

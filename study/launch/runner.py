@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,7 @@ from study.launch.reaper import start_reaper
 from study.launch.tuning import quiet_tune as quiet_tune  # bench/overhead.py imports it from here
 from study.launch.tuning import run_batches
 from study.launch.tuning import tune_env as tune_env
+from study.signals import STOP_SIGNALS, handled, hangup_ignored
 from study.tracking.run_ids import follow_run_ids
 from study.tracking.store import default_tracking_uri
 from study.tracking.tracker import Tracker
@@ -214,27 +215,20 @@ def run_study(study: StudyConfig, opts: RunOptions, stream: Any = None) -> Study
                 claim.release()
 
 
-@contextlib.contextmanager
-def exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM (``kill PID``) ends the launch as Ctrl-C does (:func:`sigterm_as_sigint`),
-    through its ``finally`` blocks, which write the ``trials`` table and release the claim
-    (Python's default would stop the process on the spot). Only in the main thread, where
-    signals go; the handler before the launch is put back after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.signal(signal.SIGTERM, sigterm_as_sigint)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
+def exit_on_sigterm() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM (``kill PID``) and SIGHUP (the terminal closed) end the launch as Ctrl-C does
+    (:func:`sigterm_as_sigint`), through its ``finally`` blocks, which write the ``trials``
+    table and release the claim (Python's default would stop the process on the spot). Only
+    in the main thread, where signals go; the handlers before the launch are put back after."""
+    return handled(STOP_SIGNALS, sigterm_as_sigint)
 
 
 def sigterm_as_sigint(signum: int, frame: Any) -> None:
-    """SIGTERM handled as SIGINT: while Tune runs, its SIGINT handler (the running trials
-    stop, the launch ends with them marked interrupted; a second signal stops at once), else
-    the launch's ``finally`` blocks through :class:`SystemExit`. ``ray.init`` installs its own
-    SIGTERM handler (``sys.exit``), so :func:`run_claimed` installs this one again after it."""
+    """SIGTERM or SIGHUP handled as SIGINT: while Tune runs, its SIGINT handler (the running
+    trials stop, the launch ends with them marked interrupted; a second signal stops at once),
+    else the launch's ``finally`` blocks through :class:`SystemExit` (``128 + signum``).
+    ``ray.init`` installs its own SIGTERM handler (``sys.exit``), so :func:`run_claimed` installs
+    this one again after it."""
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler) and handler is not signal.default_int_handler:
         handler(signal.SIGINT, frame)
@@ -258,11 +252,16 @@ def run_claimed(study: StudyConfig, opts: RunOptions, storage: str, uri: str, la
     check_continues(study, storage, opts.resume)
     env = quiet_tune(opts.verbose)
     ray_here = not opts.address and not ray.is_initialized()
-    start_ray(opts.address, opts.num_cpus, env)
-    if ray_here:  # its agents would outlive a killed driver by a minute (study/launch/reaper.py)
-        start_reaper()
+    # a local Ray's processes (and the reaper) start with SIGHUP ignored, which they keep: a
+    # closed terminal hangs up its whole process group, and Ray killed under the launch would
+    # leave it waiting a minute for the GCS instead of stopping gracefully through the driver
+    with hangup_ignored():
+        start_ray(opts.address, opts.num_cpus, env)
+        if ray_here:  # its agents would outlive a killed driver (study/launch/reaper.py)
+            start_reaper()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, sigterm_as_sigint)  # ray.init replaced it
+        for sig in STOP_SIGNALS:  # ray.init replaced SIGTERM's
+            signal.signal(sig, sigterm_as_sigint)
     warnings = [w for w in [check_resources(
         {"cpu": study.keys.resources.cpu, "gpu": study.keys.resources.gpu},
         local=not opts.address)] if w]

@@ -116,7 +116,7 @@ def test_plan_covers_every_phase_and_signal(faults: Any) -> None:
     assert phases == {"before_ray", "trials_start", "mid_trial", "between_batches", "mlflow",
                       "compaction", "report"}
     counts = {s: sum(m.signal == s for m in moments) for s in faults.SIGNALS}
-    assert min(counts.values()) >= 4, counts
+    assert min(counts.values()) >= 3, counts  # 6 signals over 21 moments
     assert all(m.phase in faults.WORKER_PHASES for m in moments if m.signal == "kill_worker")
     assert [(m.phase, m.signal, m.delay_s) for m in moments] == [
         (m.phase, m.signal, m.delay_s) for c in faults.plan(3, random.Random(0)) for m in c]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -216,7 +217,7 @@ def test_ctrl_c_while_torch_imports_is_one_line_and_exit_130() -> None:
 
 AFTER_THE_LAUNCH = """
 import os, signal, sys, time
-from study.cli.main import signals_end_at_once
+from study.signals import signals_end_at_once
 before = signal.getsignal(signal.SIGINT)
 with signals_end_at_once(0):
     pass
@@ -229,7 +230,8 @@ with signals_end_at_once(int(sys.argv[2])):
 """
 
 
-@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 0), ("SIGTERM", 0), ("SIGINT", 130)])
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 0), ("SIGTERM", 0), ("SIGHUP", 1),
+                                         ("SIGINT", 130)])
 def test_a_signal_after_the_launch_ends_at_once_with_the_launchs_own_code(sig: str,
                                                                          code: int) -> None:
     # bench/faults.py: Ctrl-C while a finished launch printed its closing lines said
@@ -239,3 +241,25 @@ def test_a_signal_after_the_launch_ends_at_once_with_the_launchs_own_code(sig: s
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == code, proc.stderr
     assert proc.stdout == "the closing lines" and proc.stderr == ""
+
+
+BEFORE_THE_LAUNCH = """
+import os, signal, sys, time
+from study.signals import stop_signals_exit
+with stop_signals_exit():
+    try:
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        time.sleep(30)
+    finally:
+        print("finally ran")
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_before_the_launch_is_a_clean_exit(sig: str) -> None:
+    # bench/faults.py: SIGTERM while `rotsweep run` imported torch ended it by the default
+    # action (exit -15)
+    proc = subprocess.run([sys.executable, "-c", BEFORE_THE_LAUNCH, sig], capture_output=True,
+                          text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 128 + getattr(signal, sig), proc.stderr
+    assert proc.stdout == "finally ran\n" and "Traceback" not in proc.stderr, proc.stderr

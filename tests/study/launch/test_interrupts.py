@@ -131,3 +131,42 @@ def test_ctrl_c_with_trials_left_then_resume_then_a_damaged_part(tmp_path: Path,
     resume(args, tmp_path / "third.log")
     assert_complete(out)
     assert held  # the damaged file held rows of at least one trial, all back now
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_does_not_stop_a_launch_and_a_hangup_ends_it_gracefully(
+        tmp_path: Path, tiny: Any) -> None:
+    # `rotsweep run ... | head -1` ended the launch at its next progress line ("error: OUT:
+    # Broken pipe", exit 2); a closed terminal's SIGHUP killed it on the spot (claim left)
+    out, results, args = epoch_study(tmp_path, tiny, "hangup", 6,
+                                     [[0], [45], [90], [135], [180], [225]])
+    err = tmp_path / "stderr.log"
+    proc = subprocess.Popen([*ROTSWEEP, *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=err.open("wb"), start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        assert b"'hangup': 6 trials" in proc.stdout.readline()
+        proc.stdout.close()  # the reader is gone before the first trial starts
+
+        # the launch goes on: trials end (and print their lines) after the reader left
+        def one_done_one_partway() -> bool:
+            done, epochs = finished(out), epochs_done(results)
+            return bool(done) and any(0 < n < 6 for t, n in epochs.items() if t not in done)
+
+        wait_for(one_done_one_partway, 400, "a trial done after the pipe closed", proc, err)
+        # then the terminal closes: its hang-up goes to the whole process group, the local
+        # Ray's processes included (which ignore it, or the driver would wait a minute
+        # for a dead GCS and be ended by Ray without writing anything)
+        os.killpg(proc.pid, signal.SIGHUP)
+        assert proc.wait(timeout=120) == 130, err.read_text()[-3000:]
+    finally:
+        end_session(proc.pid)
+    assert "Broken pipe" not in err.read_text() and "Traceback" not in err.read_text()
+    # ended through the launch's finally blocks: claim released, trials table and runs closed
+    assert not (out / "claim.json").exists()
+    trials = read_table(results, "trials")
+    assert set(trials[trials.status == "FINISHED"].trial_id) == finished(out)
+    runs = child_runs(default_tracking_uri(str(out)), "hangup")
+    assert "RUNNING" not in {r.info.status for r in runs.values()}
+    st = status(out)
+    assert st.returncode == 4 and "not started" in st.stdout, st.stdout + st.stderr
