@@ -10,6 +10,7 @@ import torch
 
 from bench.geometry import (
     DETECTORS,
+    cnn_cue_accuracy,
     frame_cue_accuracy,
     old_fov,
     perfect_map_spread,
@@ -82,6 +83,18 @@ def test_white_noise_has_no_frame_cue(white: dict[str, torch.Tensor], detector: 
         old = frame_cue_accuracy(white["a"], white["b"], angles, old_fov(SIZE), detector)
         assert old >= 0.6, (detector, angles, old)
 
+
+
+def test_a_cnn_finds_no_cue_in_white_noise_and_finds_the_old_rules(
+        white: dict[str, torch.Tensor]) -> None:
+    # the detector family's learned member: every pixel, every local correlation the resampling
+    # leaves; 300 images per class (held-out half 300, s.e. 0.03 at chance)
+    a, b = white["a"][:300], white["b"][:300]
+    for angles in ((0.0, 45.0), (90.0, 135.0)):
+        now = cnn_cue_accuracy(a, b, angles, fov_mask(SIZE))
+        assert now <= CHANCE_BOUND + 0.02, (angles, now)
+    # positive control: bilinear interpolation smooths 45° and not 0° (1.00 with 600 per class)
+    assert cnn_cue_accuracy(a, b, (0.0, 45.0), fov_mask(SIZE), mode="bilinear") >= 0.9
 
 @pytest.mark.parametrize("kind", ["pink", "discs"])
 def test_pink_noise_and_discs_have_no_frame_cue(kind: str) -> None:
