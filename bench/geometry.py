@@ -176,20 +176,31 @@ def cnn_cue_accuracy(content: torch.Tensor, other: torch.Tensor, angles: tuple[f
     y = torch.cat([torch.zeros(len(content)), torch.ones(len(other))]).long()
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     train, test = order[: len(x) // 2], order[len(x) // 2:]
+    return cnn_held_out(x[train], y[train], x[test], y[test], width=16, steps=steps, seed=seed,
+                        optimizer=lambda params: torch.optim.Adam(params, lr=1e-3))
+
+
+def cnn_held_out(x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor,
+                 width: int, steps: int, seed: int,
+                 optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
+                 ) -> float:
+    """Accuracy on ``(xt, yt)`` of the project's small CNN (``width``) and a linear head
+    trained for ``steps`` random batches of 64 from ``(x, y)`` (``seed``: weights and batches)."""
     torch.manual_seed(seed)
-    enc = build_small_cnn({"width": 16}, image_size=x.shape[-1])
+    enc = build_small_cnn({"width": width}, image_size=x.shape[-1])
     head = torch.nn.Linear(enc.embed_dim, 2)
-    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-3)
+    opt = optimizer([*enc.parameters(), *head.parameters()])
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        idx = train[torch.randint(len(train), (64,), generator=g)]
+        idx = torch.randint(len(x), (64,), generator=g)
         loss = F.cross_entropy(head(enc(x[idx])), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
     enc.eval()
     with torch.no_grad():
-        return float((head(enc(x[test])).argmax(1) == y[test]).float().mean())
+        return float((head(enc(xt)).argmax(1) == yt).float().mean())
+
 
 # ---- mask geometries --------------------------------------------------------------------------
 

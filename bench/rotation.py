@@ -58,7 +58,6 @@ from trainables import band_limited, rotation
 from trainables.config import DataConfig, HogConfig
 from trainables.data import build_dataset
 from trainables.hog_svm import hog_features, svm_accuracy
-from trainables.models.small import build_small_cnn
 from trainables.rotation import _grid, apply_fov, rotate_each, split_angles
 from trainables.spec import parse_trial
 from trainables.train import build_optimizer
@@ -224,21 +223,10 @@ def rotnet_accuracy(rot: Rotation, angles: tuple[float, float], size: int, steps
         return out, torch.arange(2).repeat(x.shape[0])
 
     (x, y), (xt, yt) = batch(images("discs", 256, size, 0)), batch(images("discs", 128, size, 1))
-    torch.manual_seed(0)
-    enc = build_small_cnn({"width": 8})
-    head = torch.nn.Linear(enc.embed_dim, 2)
-    opt = torch.optim.SGD([*enc.parameters(), *head.parameters()], lr=0.05, momentum=0.9,
-                          weight_decay=5e-4)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        idx = torch.randint(len(x), (64,), generator=g)
-        loss = F.cross_entropy(head(enc(x[idx])), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    enc.eval()
-    with torch.no_grad():
-        return float((head(enc(xt)).argmax(1) == yt).float().mean())
+    return geometry.cnn_held_out(
+        x, y, xt, yt, width=8, steps=steps, seed=0,
+        optimizer=lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9,
+                                                 weight_decay=5e-4))
 
 
 def speed(batch: tuple[int, int, int, int], reps: int, names: list[str]) -> dict[str, Any]:
