@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -242,24 +241,3 @@ def test_a_signal_after_the_launch_ends_at_once_with_the_launchs_own_code(sig: s
     assert proc.returncode == code, proc.stderr
     assert proc.stdout == "the closing lines" and proc.stderr == ""
 
-
-BEFORE_THE_LAUNCH = """
-import os, signal, sys, time
-from study.signals import stop_signals_exit
-with stop_signals_exit():
-    try:
-        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-        time.sleep(30)
-    finally:
-        print("finally ran")
-"""
-
-
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
-def test_a_stop_signal_before_the_launch_is_a_clean_exit(sig: str) -> None:
-    # bench/faults.py: SIGTERM while `rotsweep run` imported torch ended it by the default
-    # action (exit -15)
-    proc = subprocess.run([sys.executable, "-c", BEFORE_THE_LAUNCH, sig], capture_output=True,
-                          text=True, cwd=REPO, timeout=60)
-    assert proc.returncode == 128 + getattr(signal, sig), proc.stderr
-    assert proc.stdout == "finally ran\n" and "Traceback" not in proc.stderr, proc.stderr
