@@ -24,7 +24,8 @@ Exit codes (:func:`status_report`), for scripts that wait on a study:
 * 2 not a study: the folder holds no ``study.json`` (nor the claim of a launch killed while it
   started: that is 4, as ``run`` says);
 * 3 running: a live launch holds the study;
-* 4 interrupted: no launch runs and trials lack their data (continue with ``--resume``);
+* 4 interrupted: no launch runs and trials lack their data, or the ``trials`` table is behind
+  the data (a launch killed after its trials ended; continue with ``--resume``);
 * 5 failed: no launch runs, nothing is left to run, and some trials failed.
 """
 
@@ -37,10 +38,11 @@ import time
 from pathlib import Path
 
 from rotsweep.storage import join
-from study.folder.book import TrialBook, axes_text
+from rotsweep.tables import read_table
+from study.folder.book import TERMINAL, TrialBook, axes_text
 from study.folder.claim import Holder, pid_alive, read_holder
 from study.folder.completeness import VERDICTS, StudyData, check_data, trial_states
-from study.folder.meta import StudyError, read_meta, storage_of
+from study.folder.meta import StudyError, layout, read_meta, storage_of
 from study.messages import error_message
 
 FINISHED, DAMAGED, NOT_A_STUDY, RUNNING, INTERRUPTED, FAILED = 0, 1, 2, 3, 4, 5
@@ -130,7 +132,31 @@ def status_report(folder: Path) -> tuple[str, int]:
         return "\n".join(lines), RUNNING
     if left > 0:
         return "\n".join(lines), INTERRUPTED
+    stale = stale_trials_rows(storage, meta["name"], states)
+    if stale:  # every trial's data is there, the summary table is not (bench/faults.py)
+        lines.append(f"  the trials table is out of date for {len(stale)} trials (the last "
+                     "launch ended before writing it): continue with the same command and "
+                     "--resume, which rewrites it and runs nothing")
+        return "\n".join(lines), INTERRUPTED
     return "\n".join(lines), FAILED if counts["FAILED"] else FINISHED
+
+
+def stale_trials_rows(storage: str, study: str, states: dict[str, str]) -> list[str]:
+    """The trials that ended (finished, stopped early, failed) whose ``trials`` table row is
+    missing or says otherwise: the table is written at the end of a launch, so a launch killed
+    after its trials ended and before that leaves it behind the data."""
+    ended = {tid: state for tid, state in states.items() if state in TERMINAL}
+    if not ended:
+        return []
+    try:
+        table = read_table(layout(storage)["results_root"], "trials",
+                           filters=[("study", "==", study)], columns=["trial_id", "status"])
+        rows = dict(zip(table.trial_id, table.status, strict=True))
+    except FileNotFoundError:
+        rows = {}
+    except (OSError, KeyError, ValueError):  # unreadable: named by the data check if damaged
+        return []
+    return sorted(tid for tid, state in ended.items() if rows.get(tid) != state)
 
 
 def not_a_study(folder: Path) -> tuple[str, int]:
@@ -243,6 +269,7 @@ def plan_check(folder: Path) -> tuple[str, int] | None:
         return None
     counts = next((ln.strip() for ln in text.splitlines() if ln.startswith("  finished ")), "")
     what = {DAMAGED: "a table file is damaged", RUNNING: "a launch is still running",
-            INTERRUPTED: "trials lack their rows", FAILED: "failed trials have no rows"}
+            INTERRUPTED: "the trials table is out of date" if "trials table is out of date"
+            in text else "trials lack their rows", FAILED: "failed trials have no rows"}
     return (f"the tables do not match the study's plan: {what.get(code, 'see status')} "
             f"({counts}); `rotsweep status {folder}` names the trials"), code

@@ -36,9 +36,11 @@ def tid(i: int) -> str:
 
 
 def make_study(folder: Path, storage: Path, statuses: dict[int, str] | None = None,
-               n_trials: int = 5, storage_ref: str | None = None) -> None:
+               n_trials: int = 5, storage_ref: str | None = None,
+               trials_table: bool = True) -> None:
     """A study of ``n_trials`` planned trials; by default 1 finished, 1 running at epoch 2,
-    1 failed, 1 stopped, 1 not started."""
+    1 failed, 1 stopped, 1 not started; with the ``trials`` table the launch's end writes
+    (unless ``trials_table`` is false: a launch killed before it)."""
     folder.mkdir(parents=True, exist_ok=True)
     storage.mkdir(parents=True, exist_ok=True)
     meta = {"format": 2, "name": "demo", "source": "demo.yaml", "n_trials": n_trials,
@@ -58,6 +60,10 @@ def make_study(folder: Path, storage: Path, statuses: dict[int, str] | None = No
         if status == "FINISHED":
             finish_data(storage, tid(i))
     book.save(ended=True)
+    if trials_table:
+        write_part(storage / "results", "trials",
+                   [{"study": "demo", "dataset": "synthetic", "trial_id": tid(i), "status": st}
+                    for i, st in statuses.items()], key="trials")
 
 
 #: the rows each hand-made trial must write (study/folder/completeness.py ``expected_rows``)
@@ -120,6 +126,29 @@ def test_exit_codes_of_an_ended_launch(tmp_path: Path, statuses: dict[int, str],
     text, got = status_report(tmp_path / "out")
     assert got == code, text
     assert main(["status", str(tmp_path / "out")]) == code
+
+
+def test_a_trials_table_behind_the_data_is_interrupted_until_a_resume_rewrites_it(
+        tmp_path: Path) -> None:
+    # bench/faults.py: the driver killed while it completed the MLflow runs (after every trial
+    # ended, before the `trials` table was written) left status 0 over a stale table
+    statuses = {0: "FINISHED", 1: "STOPPED", 2: "FINISHED"}
+    make_study(tmp_path / "out", tmp_path / "out", statuses, n_trials=3, trials_table=False)
+    text, code = status_report(tmp_path / "out")
+    assert code == INTERRUPTED, text
+    assert "the trials table is out of date for 3 trials" in text and "--resume" in text
+    # a table of an earlier launch that still calls a finished trial interrupted
+    write_part(tmp_path / "out" / "results", "trials",
+               [{"study": "demo", "dataset": "synthetic", "trial_id": tid(i), "status": st}
+                for i, st in {**statuses, 2: "INTERRUPTED"}.items()], key="trials")
+    text, code = status_report(tmp_path / "out")
+    assert code == INTERRUPTED and "out of date for 1 trials" in text, text
+    # what the end of the resumed launch writes: the table agrees, status is finished
+    write_part(tmp_path / "out" / "results", "trials",
+               [{"study": "demo", "dataset": "synthetic", "trial_id": tid(i), "status": st}
+                for i, st in statuses.items()], key="trials")
+    text, code = status_report(tmp_path / "out")
+    assert code == FINISHED and "out of date" not in text, text
 
 
 def test_not_a_study_is_one_line_and_exit_2(tmp_path: Path,

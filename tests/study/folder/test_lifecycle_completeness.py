@@ -85,6 +85,13 @@ def trial_data(storage: Path, trial_id: str, saliency: int = 3) -> None:
                key=trial_id)
 
 
+def trials_table(storage: Path, ids: list[str]) -> None:
+    """The ``trials`` table the end of a launch writes once these trials finished."""
+    write_part(storage / "results", "trials",
+               [{"study": "demo", "dataset": "synthetic", "trial_id": t, "status": "FINISHED"}
+                for t in ids], key="trials")
+
+
 @pytest.mark.parametrize(("status", "done", "rows", "state", "expected"), [
     ("FINISHED", True, {"pretext": 2, "saliency": 3}, False, "FINISHED"),
     ("INTERRUPTED", True, {"pretext": 2, "saliency": 3}, False, "FINISHED"),  # in shutdown
@@ -134,6 +141,7 @@ def test_a_damaged_compacted_file_is_named_set_aside_and_its_trials_rerun(
     for t in ids:
         trial_data(tmp_path, t)
     compact_results(tmp_path / "results")
+    trials_table(tmp_path, ids)
     assert status_report(tmp_path)[1] == FINISHED
     (compacted,) = (tmp_path / "results" / "saliency").rglob("compact-*.parquet")
     compacted.write_bytes(os.urandom(compacted.stat().st_size))

@@ -50,6 +50,10 @@ def study_folder(storage: Path, n: int, done: int) -> None:
                    [{**key, "eval_angle": a, "image_id": "i0", "mlflow_run_id": f"old-{i}",
                      "train_angles": [90.0]} for a in (0.0, 90.0)], key=tid(i))
     book.save(ended=True)
+    write_part(storage / "results", "trials",  # what the end of the launch writes
+               [{"study": "demo", "dataset": "synthetic", "trial_id": tid(i),
+                 "status": "FINISHED" if i < done else "PENDING"} for i in range(n)],
+               key="trials")
 
 
 def test_report_warns_and_strict_refuses_an_incomplete_study(
@@ -65,6 +69,12 @@ def test_report_warns_and_strict_refuses_an_incomplete_study(
     study_folder(tmp_path / "all", 2, done=2)
     assert plan_check(tmp_path / "all") is None
     assert plan_check(tmp_path / "all" / "results") is None
+    # every row there but the trials table behind them (a launch killed at its end)
+    write_part(tmp_path / "all" / "results", "trials",
+               [{"study": "demo", "dataset": "synthetic", "trial_id": tid(0),
+                 "status": "FINISHED"}], key="trials")
+    line, code = plan_check(tmp_path / "all")  # type: ignore[misc]
+    assert code == INTERRUPTED and "the trials table is out of date" in line, line
 
 
 def test_a_folder_killed_while_starting_gets_runs_verdict(tmp_path: Path) -> None:
