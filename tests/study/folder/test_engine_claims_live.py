@@ -87,7 +87,8 @@ LOOPBACK = re.compile(r"^(127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]|\[::1\]):\d+$")
 def test_local_ray_listens_on_loopback_only(tmp_path: Path, tiny: Any) -> None:
     if subprocess.run(["which", "ss"], capture_output=True).returncode:
         pytest.skip("ss (iproute2) is not installed")
-    study = tiny_study(tmp_path / "study.yaml", tiny, "ports", epochs=4)
+    # long enough that Ray is still up when the check runs (the launch is killed after it)
+    study = tiny_study(tmp_path / "study.yaml", tiny, "ports", epochs=60)
     out = tmp_path / "out"
     driver = start_driver(["run", str(study), "--out", str(out), "--num-cpus", "1"],
                           tmp_path / "driver.log")
