@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import optuna
 from ray.tune.search import Searcher, SearchGenerator
 
 from study.config.load import StudyConfig
@@ -157,6 +156,8 @@ class StudySearch(GridOptunaSearch):
                     return
                 value = keys.index(_key(value))
             params[key] = value
+        import optuna  # a searching study only: a grid's launch never imports it
+
         metric_names = self.metric if isinstance(self.metric, list) else [self.metric]
         values = [metrics.get(m) for m in metric_names]
         state = optuna.trial.TrialState.COMPLETE

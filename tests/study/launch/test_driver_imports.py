@@ -37,6 +37,15 @@ def test_driver_modules_import_no_torch(statement: str) -> None:
     assert loaded_after(statement, heavy) == dict.fromkeys(heavy, False)
 
 
+def test_the_launch_modules_import_only_what_validation_needs() -> None:
+    # what `rotsweep run` imports before Ray starts: validation needs torch (the dataset
+    # registry), nothing else heavy; the workers import the rest where it is used
+    later = ("torchvision", "sklearn", "matplotlib", "optuna")
+    loaded = loaded_after("import study.config.load, study.config.datasets, study.launch.runner",
+                          ("torch", *later))
+    assert loaded == {"torch": True, **dict.fromkeys(later, False)}
+
+
 def test_negative_control_the_probe_sees_torch() -> None:
     assert loaded_after("import trainables.models", ("torch",)) == {"torch": True}
 
