@@ -32,7 +32,7 @@ from engine_support import (
 from rotsweep.tables import read_table
 from study.tracking.store import default_tracking_uri
 
-EPOCHS, ANGLES, N_EVAL = 8, [0, 45, 90], 4
+EPOCHS, ANGLES, N_EVAL = 12, [0, 45, 90], 4  # 12: a window of seconds on fast CI
 TRAIN_ANGLES = [[0], [30], [60], [90], [120], [150], [180], [210]]
 SALIENCY_ROWS = len(TRAIN_ANGLES) * len(ANGLES) * N_EVAL  # no random-init rows in tiny trials
 SALIENCY_KEY = ["trial_id", "init", "eval_angle", "image_id"]
@@ -138,7 +138,7 @@ def test_a_closed_pipe_does_not_stop_a_launch_and_a_hangup_ends_it_gracefully(
         tmp_path: Path, tiny: Any) -> None:
     # `rotsweep run ... | head -1` ended the launch at its next progress line ("error: OUT:
     # Broken pipe", exit 2); a closed terminal's SIGHUP killed it on the spot (claim left)
-    out, results, args = epoch_study(tmp_path, tiny, "hangup", 6,
+    out, results, args = epoch_study(tmp_path, tiny, "hangup", EPOCHS,
                                      [[0], [45], [90], [135], [180], [225]])
     err = tmp_path / "stderr.log"
     proc = subprocess.Popen([*ROTSWEEP, *args], cwd=REPO, stdout=subprocess.PIPE,
@@ -151,7 +151,8 @@ def test_a_closed_pipe_does_not_stop_a_launch_and_a_hangup_ends_it_gracefully(
         # the launch goes on: trials end (and print their lines) after the reader left
         def one_done_one_partway() -> bool:
             done, epochs = finished(out), epochs_done(results)
-            return bool(done) and any(0 < n < 6 for t, n in epochs.items() if t not in done)
+            return bool(done) and any(0 < n < EPOCHS for t, n in epochs.items()
+                                      if t not in done)
 
         wait_for(one_done_one_partway, 400, "a trial done after the pipe closed", proc, err)
         # then the terminal closes: its hang-up goes to the whole process group, the local
