@@ -42,24 +42,20 @@ class TrialContext:
         results_root: the study's results folder or URI (tables go under it).
         cache_root: content-addressed checkpoints (shared across studies).
         artifacts_root: where the trial's artifacts (PNG, config) go, one folder per trial.
-        mlflow_run_id: the trial's MLflow run, written into the ``saliency`` rows.
-        run_id_lookup: where the run id comes from when it is not known at the start (under
-            Tune: the driver's trial → run map, which its MLflow thread fills while the trial
-            trains); called once, when the rows are written, so no trial waits for MLflow.
+        run_id_lookup: where the trial's MLflow run id comes from (under Tune: the driver's
+            trial → run map, which its MLflow thread fills while the trial trains); called
+            once, when the ``saliency`` rows are written, so no trial waits for MLflow.
     """
 
     trial_id: str
     results_root: str
     cache_root: str
     artifacts_root: str
-    mlflow_run_id: str | None = None
     run_id_lookup: Callable[[], str | None] | None = None
 
     def run_id(self) -> str | None:
-        """The trial's MLflow run id: given, looked up now, or None (no tracking)."""
-        if self.mlflow_run_id is None and self.run_id_lookup is not None:
-            return self.run_id_lookup()
-        return self.mlflow_run_id
+        """The trial's MLflow run id, looked up now; None without tracking."""
+        return self.run_id_lookup() if self.run_id_lookup is not None else None
 
 
 def seed_everything(seed: int) -> torch.Generator:
