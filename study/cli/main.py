@@ -15,6 +15,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 EXIT_CONFIG = 2
@@ -264,15 +265,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, SystemExit) as err:  # a second Ctrl-C, SIGTERM between batches
         code = (130 if isinstance(err, KeyboardInterrupt)
                 else err.code if isinstance(err.code, int) else 128 + signal.SIGTERM)
-        with signals_end_at_once(code):
-            print("interrupted: continue with the same command and --resume", file=sys.stderr)
-            if ray_here:
-                ray.shutdown()
-        return code
-    # 130 as for Ctrl-C when trials are left (--resume continues them, never-started ones too)
-    code = 130 if result.n_left else 0 if result.n_failed == 0 else 1
+        closing = partial(print, "interrupted: continue with the same command and --resume",
+                          file=sys.stderr)
+    else:
+        # 130 as for Ctrl-C when trials are left (--resume continues them, never-started too)
+        code = 130 if result.n_left else 0 if result.n_failed == 0 else 1
+        closing = partial(print_result, result)
     with signals_end_at_once(code):
-        print_result(result)
+        closing()
         if ray_here:
             ray.shutdown()
     return code
