@@ -133,17 +133,24 @@ def tid(i: int) -> str:
     return f"t_{i:05d}"
 
 
+def compacted_study(storage: Path, n: int) -> tuple[list[str], TrialBook, Path]:
+    """A study of ``n`` finished trials whose parts were compacted: the ids, the book and the
+    one compacted ``saliency`` file."""
+    ids = [tid(i) for i in range(n)]
+    book = make_study_folder(storage, n)
+    for t in ids:
+        trial_data(storage, t)
+    compact_results(storage / "results")
+    (compacted,) = (storage / "results" / "saliency").rglob("compact-*.parquet")
+    return ids, book, compacted
+
+
 def test_a_damaged_compacted_file_is_named_set_aside_and_its_trials_rerun(
         tmp_path: Path) -> None:
     """A compacted saliency file replaced by random bytes (issue 18, item 3)."""
-    ids = [tid(i) for i in range(3)]
-    book = make_study_folder(tmp_path, 3)
-    for t in ids:
-        trial_data(tmp_path, t)
-    compact_results(tmp_path / "results")
+    ids, book, compacted = compacted_study(tmp_path, 3)
     trials_table(tmp_path, ids)
     assert status_report(tmp_path)[1] == FINISHED
-    (compacted,) = (tmp_path / "results" / "saliency").rglob("compact-*.parquet")
     compacted.write_bytes(os.urandom(compacted.stat().st_size))
 
     data = check_data(str(tmp_path), ids, book)
@@ -178,12 +185,7 @@ def test_a_damaged_compacted_file_is_named_set_aside_and_its_trials_rerun(
 
 def test_a_damaged_file_without_key_list_still_leaves_its_trials_incomplete(
         tmp_path: Path) -> None:
-    ids = [tid(i) for i in range(2)]
-    book = make_study_folder(tmp_path, 2)
-    for t in ids:
-        trial_data(tmp_path, t)
-    compact_results(tmp_path / "results")
-    (compacted,) = (tmp_path / "results" / "saliency").rglob("compact-*.parquet")
+    ids, book, compacted = compacted_study(tmp_path, 2)
     (compacted.parent / f"_{compacted.name}.keys.json").unlink()  # as an older compaction
     compacted.write_bytes(compacted.read_bytes()[:100])  # truncated
     data = check_data(str(tmp_path), ids, book)
